@@ -1,0 +1,315 @@
+/*
+ * config.c - command-line flags into struct config. Every error is one line
+ * naming the flag and the value; nothing is changed on the system here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "version.h"
+
+static const char *const default_upstreams[] = {
+	"1.1.1.1@853#cloudflare-dns.com",
+	"9.9.9.9@853#dns.quad9.net",
+};
+
+static int errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void config_usage(void)
+{
+	printf(
+"usage: dotproxy [options]\n"
+"Answer intercepted DNS queries over verified DNS-over-TLS.\n"
+"\n"
+"  --mode tproxy|redirect   tproxy: transparent UDP+TCP listeners for TPROXY rules (root);\n"
+"                           redirect: plain UDP+TCP listener for nat REDIRECT/DNAT rules\n"
+"                           or use as a local stub resolver (default: tproxy)\n"
+"  --port N                 local port the rules send packets to (default: 5353)\n"
+"  --listen ADDR[@PORT]     redirect mode: listen on ADDR only (repeatable, IPv4 or IPv6,\n"
+"                           e.g. 127.0.0.1@53, ::1@53, [::1]@53); default every address\n"
+"  --upstream IP[@PORT]#AUTHNAME[^sha256/BASE64]\n"
+"                           DoT upstream (repeatable; port 853 by default), its TLS\n"
+"                           authentication name and optional SPKI pins (RFC 7858 4.2).\n"
+"                           Default: 1.1.1.1@853#cloudflare-dns.com 9.9.9.9@853#dns.quad9.net\n"
+"  --pin sha256/BASE64      SPKI pin for the --upstream just before it\n"
+"  --ca-file PATH           CA certificates to verify upstreams with, instead of the\n"
+"                           system store\n"
+"  --metrics ADDR:PORT      serve Prometheus text on /metrics and health on /health\n"
+"                           (e.g. 127.0.0.1:9153 or [::1]:9153)\n"
+"  --mark N                 SO_MARK on the daemon's own sockets, which the rules never\n"
+"                           intercept (default: 0x444)\n"
+"  --timeout MS             answer SERVFAIL when no upstream answered within MS (default 3000)\n"
+"  --idle-timeout MS        close upstream connections idle for MS (default 30000)\n"
+"  --max-inflight N         queries waiting for upstream at once; past it SERVFAIL\n"
+"                           (default 4096, at most 32768)\n"
+"  --max-tcp-clients N      TCP client connections at once (default 256)\n"
+"  -v, --verbose            debug logging (names queries: not for production)\n"
+"  -h, --help               this text\n"
+"  -V, --version            print the version\n");
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int config_parse_pin(const char *s, uint8_t pin[CFG_PIN_LEN], char *err, size_t errlen)
+{
+	unsigned char out[64];
+	size_t len;
+	int n;
+
+	if (strncmp(s, "sha256/", 7) != 0)
+		return errf(err, errlen, "pin \"%s\": must be sha256/BASE64", s);
+	s += 7;
+	len = strlen(s);
+	if (len != 44)	/* base64 of 32 octets */
+		return errf(err, errlen, "pin \"sha256/%s\": not the base64 of 32 octets", s);
+	n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
+	if (n != 33 || s[43] != '=' || s[42] == '=')	/* 32 octets + 1 from the padding */
+		return errf(err, errlen, "pin \"sha256/%s\": not the base64 of 32 octets", s);
+	memcpy(pin, out, CFG_PIN_LEN);
+	return 0;
+}
+
+int config_parse_upstream(const char *spec, struct upstream_cfg *u, char *err, size_t errlen)
+{
+	char buf[512], addr[128];
+	char *hash, *caret;
+	size_t nlen;
+	char ebuf[200];
+
+	memset(u, 0, sizeof(*u));
+	if (strlen(spec) >= sizeof(buf))
+		return errf(err, errlen, "--upstream \"%.40s...\": too long", spec);
+	strcpy(buf, spec);
+	hash = strchr(buf, '#');
+	if (!hash)
+		return errf(err, errlen, "--upstream \"%s\": missing #AUTHNAME (RFC 8310 strict needs one)", spec);
+	*hash++ = '\0';
+	caret = strchr(hash, '^');
+	if (caret)
+		*caret++ = '\0';
+	nlen = strlen(hash);
+	if (nlen == 0)
+		return errf(err, errlen, "--upstream \"%s\": missing auth name", spec);
+	if (nlen > 253)
+		return errf(err, errlen, "--upstream \"%s\": auth name too long", spec);
+	for (size_t i = 0; i < nlen; i++) {
+		char ch = hash[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '.' || ch == '_'))
+			return errf(err, errlen, "--upstream \"%s\": bad character in auth name", spec);
+	}
+	strcpy(u->name, hash);
+	if (strlen(buf) >= sizeof(addr) || sock_parse(buf, '@', 853, &u->addr) < 0)
+		return errf(err, errlen, "--upstream \"%s\": \"%s\" is not IP[@PORT]", spec, buf);
+	while (caret) {
+		char *next = strchr(caret, '^');
+
+		if (next)
+			*next++ = '\0';
+		if (u->npins == CFG_MAX_PINS)
+			return errf(err, errlen, "--upstream \"%s\": more than %d pins", spec, CFG_MAX_PINS);
+		if (config_parse_pin(caret, u->pins[u->npins], ebuf, sizeof(ebuf)) < 0)
+			return errf(err, errlen, "--upstream \"%s\": %s", spec, ebuf);
+		u->npins++;
+		caret = next;
+	}
+	{
+		char a[SOCK_ADDRSTRLEN];
+		const char *ip;
+		char *colon;
+
+		sock_ntop(&u->addr, a, sizeof(a));
+		/* "IP:PORT" or "[IP]:PORT" into IP@PORT#NAME */
+		colon = strrchr(a, ':');
+		*colon = '\0';
+		ip = a;
+		if (a[0] == '[') {
+			ip = a + 1;
+			colon[-1] = '\0';
+		}
+		snprintf(u->label, sizeof(u->label), "%s@%s#%s", ip, colon + 1, u->name);
+	}
+	return 0;
+}
+
+enum {
+	OPT_MODE = 256, OPT_PORT, OPT_LISTEN, OPT_UPSTREAM, OPT_PIN, OPT_CA_FILE, OPT_METRICS,
+	OPT_MARK, OPT_TIMEOUT, OPT_IDLE, OPT_MAX_INFLIGHT, OPT_MAX_TCP,
+};
+
+static const struct option long_opts[] = {
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "upstream", required_argument, NULL, OPT_UPSTREAM },
+	{ "pin", required_argument, NULL, OPT_PIN },
+	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "mark", required_argument, NULL, OPT_MARK },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
+	{ "max-tcp-clients", required_argument, NULL, OPT_MAX_TCP },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	char listen_specs[CFG_MAX_LISTEN][128];
+	char ebuf[400];
+	unsigned long v;
+	int opt;
+
+	memset(c, 0, sizeof(*c));
+	c->mode = MODE_TPROXY;
+	c->port = 5353;
+	c->mark = 0x444;
+	c->timeout_ms = 3000;
+	c->idle_timeout_ms = 30000;
+	c->max_inflight = 4096;
+	c->max_tcp_clients = 256;
+
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":vhV", long_opts, NULL)) != -1) {
+		const char *name = optind > 1 && optind <= argc ? argv[optind - 1] : "?";
+
+		switch (opt) {
+		case OPT_MODE:
+			if (strcmp(optarg, "tproxy") == 0)
+				c->mode = MODE_TPROXY;
+			else if (strcmp(optarg, "redirect") == 0)
+				c->mode = MODE_REDIRECT;
+			else
+				return errf(err, errlen, "--mode \"%s\": must be tproxy or redirect", optarg);
+			break;
+		case OPT_PORT:
+			if (parse_uint(optarg, 1, 65535, &v) < 0)
+				return errf(err, errlen, "--port \"%s\": must be a port number 1-65535", optarg);
+			c->port = (uint16_t)v;
+			break;
+		case OPT_LISTEN:
+			if (c->nlisten == CFG_MAX_LISTEN)
+				return errf(err, errlen, "--listen: at most %d addresses", CFG_MAX_LISTEN);
+			if (strlen(optarg) >= sizeof(listen_specs[0]))
+				return errf(err, errlen, "--listen \"%.40s...\": too long", optarg);
+			/* parsed after all flags, once --port is known */
+			strcpy(listen_specs[c->nlisten++], optarg);
+			break;
+		case OPT_UPSTREAM:
+			if (c->nupstreams == CFG_MAX_UPSTREAMS)
+				return errf(err, errlen, "--upstream: at most %d upstreams", CFG_MAX_UPSTREAMS);
+			if (config_parse_upstream(optarg, &c->upstreams[c->nupstreams], err, errlen) < 0)
+				return -1;
+			c->nupstreams++;
+			break;
+		case OPT_PIN: {
+			struct upstream_cfg *u;
+
+			if (c->nupstreams == 0)
+				return errf(err, errlen, "--pin \"%s\": must follow the --upstream it pins", optarg);
+			u = &c->upstreams[c->nupstreams - 1];
+			if (u->npins == CFG_MAX_PINS)
+				return errf(err, errlen, "--pin: at most %d pins per upstream", CFG_MAX_PINS);
+			if (config_parse_pin(optarg, u->pins[u->npins], ebuf, sizeof(ebuf)) < 0)
+				return errf(err, errlen, "--pin: %s", ebuf);
+			u->npins++;
+			break;
+		}
+		case OPT_CA_FILE:
+			if (!*optarg)
+				return errf(err, errlen, "--ca-file: empty path");
+			c->ca_file = optarg;
+			break;
+		case OPT_METRICS:
+			if (sock_parse(optarg, ':', 0, &c->metrics) < 0 || sock_port(&c->metrics) == 0)
+				return errf(err, errlen, "--metrics \"%s\": must be ADDR:PORT (e.g. 127.0.0.1:9153 or [::1]:9153)", optarg);
+			c->has_metrics = true;
+			break;
+		case OPT_MARK:
+			if (parse_uint(optarg, 1, 0xffffffffUL, &v) < 0)
+				return errf(err, errlen, "--mark \"%s\": must be a number 1-0xffffffff", optarg);
+			c->mark = (uint32_t)v;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_uint(optarg, 100, 60000, &v) < 0)
+				return errf(err, errlen, "--timeout \"%s\": must be 100-60000 ms", optarg);
+			c->timeout_ms = (unsigned)v;
+			break;
+		case OPT_IDLE:
+			if (parse_uint(optarg, 100, 3600000, &v) < 0)
+				return errf(err, errlen, "--idle-timeout \"%s\": must be 100-3600000 ms", optarg);
+			c->idle_timeout_ms = (unsigned)v;
+			break;
+		case OPT_MAX_INFLIGHT:
+			if (parse_uint(optarg, 1, 32768, &v) < 0)
+				return errf(err, errlen, "--max-inflight \"%s\": must be 1-32768", optarg);
+			c->max_inflight = (unsigned)v;
+			break;
+		case OPT_MAX_TCP:
+			if (parse_uint(optarg, 1, 65536, &v) < 0)
+				return errf(err, errlen, "--max-tcp-clients \"%s\": must be 1-65536", optarg);
+			c->max_tcp_clients = (unsigned)v;
+			break;
+		case 'v':
+			c->verbose = true;
+			break;
+		case 'h':
+			config_usage();
+			return CFG_PARSE_EXIT;
+		case 'V':
+			printf("dotproxy %s\n", DOTPROXY_VERSION);
+			return CFG_PARSE_EXIT;
+		case ':':
+			return errf(err, errlen, "%s: needs a value", name);
+		default:
+			return errf(err, errlen, "%s: unknown option (see --help)", name);
+		}
+	}
+	if (optind < argc)
+		return errf(err, errlen, "\"%s\": unexpected argument (see --help)", argv[optind]);
+	if (c->nlisten && c->mode != MODE_REDIRECT)
+		return errf(err, errlen, "--listen: only with --mode redirect (tproxy listens where the rules send)");
+	for (int i = 0; i < c->nlisten; i++)
+		if (sock_parse(listen_specs[i], '@', c->port, &c->listen[i]) < 0)
+			return errf(err, errlen, "--listen \"%s\": must be ADDR[@PORT]", listen_specs[i]);
+	if (c->nupstreams == 0) {
+		for (size_t i = 0; i < sizeof(default_upstreams) / sizeof(default_upstreams[0]); i++)
+			if (config_parse_upstream(default_upstreams[i], &c->upstreams[c->nupstreams++], err, errlen) < 0)
+				return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * listen.h - the socket front-ends: UDP and TCP listeners for TPROXY
+ * (transparent, answering from the original destination) and REDIRECT
+ * (plain listeners, also usable as a local stub resolver).
+ */
+#ifndef DOTPROXY_LISTEN_H
+#define DOTPROXY_LISTEN_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "loop.h"
+#include "metrics.h"
+#include "query.h"
+
+struct udp_frontend;
+struct tcp_frontend;
+
+/* Open the UDP sockets @cfg asks for. Returns NULL with one line in @err. */
+struct udp_frontend *udp_frontend_new(struct loop *l, const struct config *cfg, struct qtable *qt,
+				      struct metrics *m, char *err, size_t errlen);
+void udp_frontend_free(struct loop *l, struct udp_frontend *u);
+
+/* Open the TCP listeners @cfg asks for. Returns NULL with one line in @err. */
+struct tcp_frontend *tcp_frontend_new(struct loop *l, const struct config *cfg, struct qtable *qt,
+				      struct metrics *m, char *err, size_t errlen);
+void tcp_frontend_free(struct loop *l, struct tcp_frontend *t);
+
+/*
+ * The addresses to listen on: --listen, or every address on --port (IPv4
+ * and IPv6). Returns how many were written to @out (CFG_MAX_LISTEN).
+ */
+int listen_addrs(const struct config *cfg, union sockaddr_any *out);
+
+#endif

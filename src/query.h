@@ -1,0 +1,89 @@
+/*
+ * query.h - the in-flight query table. One struct query owns everything of
+ * a query between a front-end and an upstream: its bytes, its deadline, its
+ * place on an upstream connection; query_free() is its single destructor.
+ * Slots are preallocated: nothing is allocated per query on the hot path.
+ */
+#ifndef DOTPROXY_QUERY_H
+#define DOTPROXY_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frontend.h"
+#include "loop.h"
+#include "metrics.h"
+
+#define QUERY_INLINE	512	/* queries up to this size need no allocation */
+#define QUERY_MAX_TRIES	3	/* sends to upstreams before SERVFAIL */
+
+struct upconn;
+struct pool;
+
+enum query_state { Q_FREE, Q_WAITING, Q_SENT };
+
+struct query {
+	enum query_state state;
+	uint16_t upstream_id;		/* RFC 1035 4.1.1 ID as sent upstream: slot | generation */
+	uint16_t client_id;		/* ID the client chose */
+	uint16_t len;			/* bytes in msg */
+	uint16_t max_answer;		/* largest answer the client takes (UDP size or 65535) */
+	uint8_t tries;			/* times sent upstream */
+	uint32_t tried;			/* bit per upstream index it failed on */
+	struct frontend *fe;
+	struct upconn *conn;		/* connection it waits on, when not Q_FREE */
+	struct query *prev, *next;	/* on conn's send queue or sent list; free list */
+	struct loop_timer deadline;
+	struct qtable *qt;
+	uint8_t *msg;			/* inline_msg or heap for large ones */
+	_Alignas(max_align_t) uint8_t ctx[FRONTEND_CTX_SIZE];
+	uint8_t inline_msg[QUERY_INLINE];
+};
+
+/* A doubly-linked list of queries; count kept for metrics and idle checks. */
+struct qlist {
+	struct query *head, *tail;
+	unsigned n;
+};
+
+void qlist_push(struct qlist *l, struct query *q);
+void qlist_remove(struct qlist *l, struct query *q);
+
+struct qtable {
+	struct query *slots;
+	struct query *free;		/* free list */
+	unsigned nslots;
+	unsigned slot_bits;		/* low bits of the upstream ID */
+	struct loop *loop;
+	struct pool *pool;
+	struct metrics *m;
+	unsigned timeout_ms;
+};
+
+int qtable_init(struct qtable *qt, unsigned nslots, unsigned timeout_ms, struct loop *l,
+		struct pool *pool, struct metrics *m);
+void qtable_destroy(struct qtable *qt);
+
+/*
+ * A front-end hands over one client message. @ctx (@ctxlen <= FRONTEND_CTX_SIZE)
+ * is copied and given back to fe->ops->reply(). @max_answer is what the
+ * transport takes (0 for UDP: derived from the query's EDNS size).
+ * Malformed queries are answered or dropped here and counted.
+ */
+void query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
+		   const uint8_t *msg, size_t len, size_t max_answer);
+
+/* The query waiting for upstream ID @id on @conn, or NULL. */
+struct query *qtable_lookup(struct qtable *qt, uint16_t id, const struct upconn *conn);
+
+/* Deliver upstream answer @ans (mutable, @len bytes) to @q's client and free @q. */
+void query_answer(struct query *q, uint8_t *ans, size_t len);
+
+/* Answer @q's client with @rcode (SERVFAIL, REFUSED) and free @q. */
+void query_fail(struct query *q, int rcode);
+
+/* Free @q: off its connection, deadline cancelled, slot back on the free list. */
+void query_free(struct query *q);
+
+#endif

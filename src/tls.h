@@ -1,0 +1,39 @@
+/*
+ * tls.h - OpenSSL set-up for DoT upstreams (RFC 8310 strict profile):
+ * TLS 1.2 or later, chain verified against the CA store, the auth name
+ * verified and sent as SNI, SPKI pins (RFC 7858 4.2) on every handshake.
+ */
+#ifndef DOTPROXY_TLS_H
+#define DOTPROXY_TLS_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/*
+ * A client context verifying peers against @ca_file (NULL: the system store).
+ * @new_session is called with each session ticket the server sends.
+ * Returns NULL with one line in @err.
+ */
+SSL_CTX *tls_ctx_new(const char *ca_file, int (*new_session)(SSL *, SSL_SESSION *),
+		     char *err, size_t errlen);
+
+/* A connection object for @u, verifying its auth name and sending it as SNI. */
+SSL *tls_new(SSL_CTX *ctx, const struct upstream_cfg *u, int fd, SSL_SESSION *resume);
+
+/*
+ * After a completed handshake (full or resumed): the chain verified, and if
+ * @u has pins, one of them matches an SPKI in the chain. Returns 0 or -1
+ * with the reason in @err.
+ */
+int tls_check_peer(SSL *ssl, const struct upstream_cfg *u, char *err, size_t errlen);
+
+/* SHA-256 of @cert's SubjectPublicKeyInfo. Returns 0 or -1. */
+int tls_spki_sha256(X509 *cert, uint8_t out[CFG_PIN_LEN]);
+
+/* The newest OpenSSL error as a string, for logs. */
+const char *tls_error_string(void);
+
+#endif

@@ -1,0 +1,327 @@
+/*
+ * udp.c - the UDP front-end. Reads datagrams in batches, hands each to the
+ * query table, and sends answers from the address (and port) the client
+ * asked: in redirect mode through the listener with IP(V6)_PKTINFO (conntrack
+ * undoes the NAT); in tproxy mode through a transparent socket bound to the
+ * original destination, kept in a small cache. Never allocates per query.
+ */
+#define _GNU_SOURCE
+#include "listen.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "log.h"
+
+#define UDP_BATCH	32	/* datagrams per recvmmsg */
+#define UDP_BUF		4096	/* a larger query is dropped (MSG_TRUNC) */
+#define TSOCK_CACHE	16	/* original destinations with an open reply socket */
+
+struct udp_ctx {
+	union sockaddr_any peer;	/* the client */
+	union sockaddr_any local;	/* what it asked: original destination address and port */
+	int ifindex;			/* where it came in */
+	int fd;				/* the listener it came in on */
+	uint16_t lport;			/* the listener's port */
+};
+_Static_assert(sizeof(struct udp_ctx) <= FRONTEND_CTX_SIZE, "udp_ctx too large");
+
+struct tsock {
+	union sockaddr_any local;
+	int fd;				/* -1: empty */
+	uint64_t used;			/* for LRU eviction */
+};
+
+struct udp_sock {
+	struct udp_frontend *u;
+	struct loop_io io;
+	uint16_t port;			/* bound port */
+};
+
+struct udp_frontend {
+	struct frontend fe;
+	struct loop *loop;
+	struct qtable *qt;
+	struct metrics *m;
+	bool transparent;
+	uint32_t mark;
+	int nsocks;
+	struct udp_sock socks[CFG_MAX_LISTEN];
+	struct tsock tsocks[TSOCK_CACHE];
+	uint64_t tsock_clock;
+	/* recvmmsg batch */
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH];
+	union sockaddr_any peers[UDP_BATCH];
+	uint8_t cmsg[UDP_BATCH][256];
+	uint8_t bufs[UDP_BATCH][UDP_BUF];
+};
+
+int listen_addrs(const struct config *cfg, union sockaddr_any *out)
+{
+	if (cfg->nlisten) {
+		memcpy(out, cfg->listen, sizeof(cfg->listen[0]) * (size_t)cfg->nlisten);
+		return cfg->nlisten;
+	}
+	memset(out, 0, 2 * sizeof(*out));
+	out[0].sin.sin_family = AF_INET;
+	out[0].sin.sin_port = htons(cfg->port);
+	out[1].sin6.sin6_family = AF_INET6;
+	out[1].sin6.sin6_port = htons(cfg->port);
+	return 2;
+}
+
+/* A socket bound to @local (not ours) for answering as it: TPROXY replies. */
+static int tsock_get(struct udp_frontend *u, const union sockaddr_any *local)
+{
+	struct tsock *victim = &u->tsocks[0];
+	int one = 1, fd, v6 = local->sa.sa_family == AF_INET6;
+
+	for (int i = 0; i < TSOCK_CACHE; i++) {
+		struct tsock *t = &u->tsocks[i];
+
+		if (t->fd >= 0 && sock_equal(&t->local, local)) {
+			t->used = ++u->tsock_clock;
+			return t->fd;
+		}
+		if (t->fd < 0 || t->used < victim->used)
+			victim = t;
+		if (t->fd < 0)
+			break;
+	}
+	fd = socket(local->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+		: setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &one, sizeof(one))) < 0 ||
+	    (u->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &u->mark, sizeof(u->mark)) < 0) ||
+	    bind(fd, &local->sa, sock_len(local)) < 0) {
+		log_warn("cannot answer as the original destination");
+		close(fd);
+		return -1;
+	}
+	if (victim->fd >= 0)
+		close(victim->fd);
+	victim->fd = fd;
+	victim->local = *local;
+	victim->used = ++u->tsock_clock;
+	return fd;
+}
+
+static void udp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg, size_t len)
+{
+	struct udp_frontend *u = (struct udp_frontend *)fe;
+	const struct udp_ctx *ctx = ctxp;
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	} cbuf;
+	struct msghdr mh = {
+		.msg_name = (void *)&ctx->peer,
+		.msg_namelen = sock_len(&ctx->peer),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	int fd = ctx->fd;
+
+	if (u->transparent && sock_port(&ctx->local) != ctx->lport) {
+		/* intercepted: answer from the address and port the client asked */
+		fd = tsock_get(u, &ctx->local);
+		if (fd < 0) {
+			u->m->send_errors++;
+			return;
+		}
+	} else {
+		/* sent to us: answer from the address it reached us on */
+		struct cmsghdr *cm;
+
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		cm = (struct cmsghdr *)cbuf.buf;
+		if (ctx->local.sa.sa_family == AF_INET6) {
+			struct in6_pktinfo pi = { .ipi6_addr = ctx->local.sin6.sin6_addr };
+
+			if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
+				pi.ipi6_ifindex = (unsigned)ctx->ifindex;
+			cm->cmsg_level = IPPROTO_IPV6;
+			cm->cmsg_type = IPV6_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		} else {
+			struct in_pktinfo pi = { .ipi_spec_dst = ctx->local.sin.sin_addr };
+
+			cm->cmsg_level = IPPROTO_IP;
+			cm->cmsg_type = IP_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		}
+	}
+	if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0)
+		u->m->send_errors++;
+}
+
+/* Fill @ctx->local and ifindex from the control messages of a received datagram. */
+static void read_cmsgs(struct msghdr *mh, struct udp_ctx *ctx)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_ORIGDSTADDR &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in))) {
+			memcpy(&ctx->local.sin, CMSG_DATA(cm), sizeof(struct sockaddr_in));
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_ORIGDSTADDR &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(struct sockaddr_in6))) {
+			memcpy(&ctx->local.sin6, CMSG_DATA(cm), sizeof(struct sockaddr_in6));
+		} else if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			ctx->ifindex = pi.ipi_ifindex;
+			if (ctx->local.sa.sa_family != AF_INET) {
+				ctx->local.sin.sin_family = AF_INET;
+				ctx->local.sin.sin_addr = pi.ipi_addr;
+				ctx->local.sin.sin_port = htons(ctx->lport);
+			}
+		} else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+			   cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
+			ctx->ifindex = (int)pi.ipi6_ifindex;
+			if (ctx->local.sa.sa_family != AF_INET6) {
+				ctx->local.sin6.sin6_family = AF_INET6;
+				ctx->local.sin6.sin6_addr = pi.ipi6_addr;
+				ctx->local.sin6.sin6_port = htons(ctx->lport);
+			}
+		}
+	}
+}
+
+static void udp_readable(struct loop *l, int fd, void *arg, uint32_t events)
+{
+	struct udp_sock *s = arg;
+	struct udp_frontend *u = s->u;
+
+	(void)l;
+	(void)events;
+	/* a few batches, then let the other sockets have their turn */
+	for (int round = 0; round < 8; round++) {
+		int n;
+
+		for (int i = 0; i < UDP_BATCH; i++) {
+			struct msghdr *mh = &u->msgs[i].msg_hdr;
+
+			u->iov[i].iov_base = u->bufs[i];
+			u->iov[i].iov_len = UDP_BUF;
+			mh->msg_name = &u->peers[i];
+			mh->msg_namelen = sizeof(u->peers[i]);
+			mh->msg_iov = &u->iov[i];
+			mh->msg_iovlen = 1;
+			mh->msg_control = u->cmsg[i];
+			mh->msg_controllen = sizeof(u->cmsg[i]);
+			mh->msg_flags = 0;
+		}
+		n = recvmmsg(fd, u->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n; i++) {
+			struct msghdr *mh = &u->msgs[i].msg_hdr;
+			struct udp_ctx ctx;
+
+			if (mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+				u->m->queries[MT_UDP]++;
+				u->m->malformed++;
+				continue;
+			}
+			memset(&ctx, 0, sizeof(ctx));
+			ctx.peer = u->peers[i];
+			ctx.fd = fd;
+			ctx.lport = s->port;
+			read_cmsgs(mh, &ctx);
+			if (!ctx.local.sa.sa_family) {
+				u->m->send_errors++;	/* no way to answer from the right address */
+				continue;
+			}
+			query_receive(u->qt, &u->fe, &ctx, sizeof(ctx), u->bufs[i], u->msgs[i].msg_len, 0);
+		}
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
+static const struct frontend_ops udp_ops = {
+	.name = "udp",
+	.transport = MT_UDP,
+	.reply = udp_reply,
+};
+
+struct udp_frontend *udp_frontend_new(struct loop *l, const struct config *cfg, struct qtable *qt,
+				      struct metrics *m, char *err, size_t errlen)
+{
+	union sockaddr_any addrs[CFG_MAX_LISTEN];
+	struct udp_frontend *u = calloc(1, sizeof(*u));
+	int n = listen_addrs(cfg, addrs);
+
+	if (!u) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	u->fe.ops = &udp_ops;
+	u->loop = l;
+	u->qt = qt;
+	u->m = m;
+	u->transparent = cfg->mode == MODE_TPROXY;
+	u->mark = cfg->mark;
+	for (int i = 0; i < TSOCK_CACHE; i++)
+		u->tsocks[i].fd = -1;
+	for (int i = 0; i < n; i++) {
+		char a[SOCK_ADDRSTRLEN];
+		int fd = sock_listen(&addrs[i], SOCK_DGRAM, u->transparent);
+
+		if (fd == -EAFNOSUPPORT && !cfg->nlisten) {
+			log_warnx("IPv6 is not available: listening on IPv4 only");
+			continue;
+		}
+		if (fd < 0) {
+			snprintf(err, errlen, "cannot listen on UDP %s: %s%s", sock_ntop(&addrs[i], a, sizeof(a)),
+				 strerror(-fd), fd == -EPERM ? " (tproxy mode needs root or CAP_NET_ADMIN)" : "");
+			udp_frontend_free(l, u);
+			return NULL;
+		}
+		u->socks[u->nsocks].u = u;
+		u->socks[u->nsocks].port = sock_port(&addrs[i]);
+		if (loop_io_add(l, &u->socks[u->nsocks].io, fd, EPOLLIN, udp_readable, &u->socks[u->nsocks]) < 0) {
+			snprintf(err, errlen, "epoll: %s", strerror(errno));
+			close(fd);
+			udp_frontend_free(l, u);
+			return NULL;
+		}
+		u->nsocks++;
+	}
+	return u;
+}
+
+void udp_frontend_free(struct loop *l, struct udp_frontend *u)
+{
+	if (!u)
+		return;
+	for (int i = 0; i < u->nsocks; i++) {
+		int fd = u->socks[i].io.fd;
+
+		loop_io_del(l, &u->socks[i].io);
+		close(fd);
+	}
+	for (int i = 0; i < TSOCK_CACHE; i++)
+		if (u->tsocks[i].fd >= 0)
+			close(u->tsocks[i].fd);
+	free(u);
+}

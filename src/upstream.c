@@ -1,0 +1,570 @@
+/*
+ * upstream.c - the DoT upstream pool. Each upstream has a persistent TLS
+ * connection on which queries are pipelined (RFC 7766 6.2.1.1) in batches:
+ * every query queued during one loop iteration goes out in one SSL_write.
+ * Answers are matched by the rewritten ID and checked against the question.
+ * A connection that fails moves its queries to another upstream (or the
+ * same one, reconnected) until QUERY_MAX_TRIES; never to plaintext.
+ */
+#define _GNU_SOURCE
+#include "upstream.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "log.h"
+#include "tls.h"
+
+#define UP_BUF		(2 + DNS_MAX_MSG)	/* RFC 7858 3.3: two-octet length + message */
+#define BACKOFF_MIN_MS	250
+#define BACKOFF_MAX_MS	30000
+
+enum conn_state { C_CLOSED, C_CONNECTING, C_HANDSHAKE, C_READY };
+
+struct upconn {
+	struct upstream *up;
+	enum conn_state state;
+	struct loop_io io;
+	SSL *ssl;
+	struct qlist sendq;		/* queued, not yet written */
+	struct qlist sent;		/* written, waiting for the answer */
+	uint8_t *wbuf;			/* framed queries being written */
+	size_t wlen, woff;
+	uint8_t *rbuf;			/* framed answers being read */
+	size_t rlen;
+	bool read_wants_write;		/* SSL_read asked for EPOLLOUT */
+	bool write_wants_read;		/* SSL_write asked for EPOLLIN */
+	struct loop_timer timer;	/* connect+handshake deadline, or idle close */
+	struct loop_defer kick;		/* open or flush after this loop iteration */
+};
+
+struct upstream {
+	const struct upstream_cfg *cfg;
+	struct pool *pool;
+	unsigned idx;
+	SSL_SESSION *session;		/* for resumption on the next connect */
+	struct upconn conn;
+	uint64_t retry_at;		/* in backoff until then (monotonic ms); 0: usable */
+	unsigned backoff_ms;
+	uint64_t answers, failures;	/* for metrics */
+};
+
+struct pool {
+	struct loop *loop;
+	SSL_CTX *ctx;
+	struct qtable *qt;
+	struct metrics *m;
+	uint32_t mark;
+	unsigned idle_ms;
+	unsigned connect_ms;
+	unsigned n;
+	struct upstream ups[CFG_MAX_UPSTREAMS];
+};
+
+static void conn_close(struct upconn *c, bool mark_down, const char *why);
+static void conn_flush(struct upconn *c);
+
+/* ---- sessions ---- */
+
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct upconn *c = SSL_get_app_data(ssl);
+
+	if (!c)
+		return 0;
+	if (c->up->session)
+		SSL_SESSION_free(c->up->session);
+	c->up->session = sess;	/* we keep the reference */
+	return 1;
+}
+
+/* ---- choosing an upstream ---- */
+
+/* The first usable upstream @q has not failed on; on a first try, if none is usable, the one back soonest. */
+static struct upstream *pick(struct pool *p, const struct query *q)
+{
+	uint64_t now = loop_now(p->loop);
+	struct upstream *soonest = NULL;
+
+	for (unsigned i = 0; i < p->n; i++) {
+		struct upstream *u = &p->ups[i];
+
+		if (q->tried & (1u << i))
+			continue;
+		if (u->retry_at <= now)
+			return u;
+		if (!soonest || u->retry_at < soonest->retry_at)
+			soonest = u;
+	}
+	return q->tries == 0 ? soonest : NULL;
+}
+
+void pool_send(struct pool *p, struct query *q)
+{
+	struct upstream *u = pick(p, q);
+	struct upconn *c;
+
+	if (!u || q->tries >= QUERY_MAX_TRIES) {
+		query_fail(q, DNS_RCODE_SERVFAIL);
+		return;
+	}
+	c = &u->conn;
+	q->tries++;
+	q->conn = c;
+	q->state = Q_WAITING;
+	qlist_push(&c->sendq, q);
+	if (c->state == C_READY)
+		loop_timer_cancel(p->loop, &c->timer);	/* not idle any more */
+	loop_defer(p->loop, &c->kick);
+}
+
+void pool_unlink(struct query *q)
+{
+	struct upconn *c = q->conn;
+
+	if (!c)
+		return;
+	if (q->state == Q_SENT)
+		qlist_remove(&c->sent, q);
+	else
+		qlist_remove(&c->sendq, q);
+	q->conn = NULL;
+	q->state = Q_FREE;
+	if (c->state == C_READY && !c->sent.n && !c->sendq.n)
+		loop_timer_set(c->up->pool->loop, &c->timer, c->up->pool->idle_ms);
+}
+
+/* ---- connection ---- */
+
+static void conn_want(struct upconn *c, uint32_t ev)
+{
+	if (loop_io_set(c->up->pool->loop, &c->io, ev) < 0)
+		conn_close(c, false, "epoll");
+}
+
+static void conn_ready(struct upconn *c)
+{
+	struct upstream *u = c->up;
+	struct pool *p = u->pool;
+	char err[200];
+
+	if (tls_check_peer(c->ssl, u->cfg, err, sizeof(err)) < 0) {
+		p->m->tls_failures++;
+		log_warnx("upstream %s: %s", u->cfg->label, err);
+		conn_close(c, true, NULL);
+		return;
+	}
+	p->m->handshakes++;
+	if (SSL_session_reused(c->ssl))
+		p->m->resumed++;
+	log_debug("upstream %s: TLS ready (%s%s)", u->cfg->label, SSL_get_version(c->ssl),
+		  SSL_session_reused(c->ssl) ? ", resumed" : "");
+	c->state = C_READY;
+	u->retry_at = 0;
+	u->backoff_ms = 0;
+	loop_timer_cancel(p->loop, &c->timer);
+	conn_want(c, EPOLLIN);
+	if (c->state == C_READY)
+		conn_flush(c);
+}
+
+static void conn_handshake(struct upconn *c)
+{
+	struct upstream *u = c->up;
+	int r, e;
+
+	ERR_clear_error();
+	r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		conn_ready(c);
+		return;
+	}
+	e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ) {
+		conn_want(c, EPOLLIN);
+	} else if (e == SSL_ERROR_WANT_WRITE) {
+		conn_want(c, EPOLLOUT);
+	} else {
+		long vr = SSL_get_verify_result(c->ssl);
+
+		u->pool->m->tls_failures++;
+		if (vr != X509_V_OK)
+			log_warnx("upstream %s: certificate not accepted: %s", u->cfg->label,
+				  X509_verify_cert_error_string(vr));
+		else
+			log_warnx("upstream %s: TLS handshake failed: %s", u->cfg->label,
+				  e == SSL_ERROR_SSL ? tls_error_string() : "connection closed");
+		conn_close(c, true, NULL);
+	}
+}
+
+/* Move queued queries into the write buffer, framed, with their upstream IDs. */
+static void conn_fill(struct upconn *c)
+{
+	struct metrics *m = c->up->pool->m;
+
+	while (c->sendq.head && c->wlen + 2 + c->sendq.head->len <= UP_BUF) {
+		struct query *q = c->sendq.head;
+		uint8_t *p = c->wbuf + c->wlen;
+
+		qlist_remove(&c->sendq, q);
+		wire_put_u16(p, q->len);
+		memcpy(p + 2, q->msg, q->len);
+		dns_set_id(p + 2, q->upstream_id);
+		c->wlen += 2 + (size_t)q->len;
+		q->state = Q_SENT;
+		qlist_push(&c->sent, q);
+		m->upstream_queries++;
+	}
+}
+
+static void conn_flush(struct upconn *c)
+{
+	c->write_wants_read = false;
+	for (;;) {
+		int r, e;
+
+		if (c->woff == c->wlen) {
+			c->woff = c->wlen = 0;
+			conn_fill(c);
+			if (!c->wlen)
+				break;
+		}
+		ERR_clear_error();
+		r = SSL_write(c->ssl, c->wbuf + c->woff, (int)(c->wlen - c->woff));
+		if (r > 0) {
+			c->woff += (size_t)r;
+			continue;
+		}
+		e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_WANT_WRITE) {
+			conn_want(c, EPOLLIN | EPOLLOUT);
+			return;
+		}
+		if (e == SSL_ERROR_WANT_READ) {
+			c->write_wants_read = true;
+			conn_want(c, EPOLLIN);
+			return;
+		}
+		conn_close(c, false, "write failed");
+		return;
+	}
+	conn_want(c, c->read_wants_write ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/* Handle one answer frame. Returns 0, or -1 if the connection must go. */
+static int conn_answer(struct upconn *c, uint8_t *msg, size_t len)
+{
+	struct upstream *u = c->up;
+	struct query *q;
+
+	if (len < DNS_HDR_LEN)
+		return -1;
+	q = qtable_lookup(u->pool->qt, dns_id(msg), c);
+	if (!q || !dns_answer_matches(msg, len, q->msg, q->len)) {
+		u->pool->m->upstream_bad_answers++;
+		return 0;
+	}
+	u->answers++;
+	query_answer(q, msg, len);
+	return 0;
+}
+
+static void conn_read(struct upconn *c)
+{
+	c->read_wants_write = false;
+	for (;;) {
+		size_t off = 0;
+		int r, e;
+
+		ERR_clear_error();
+		r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(UP_BUF - c->rlen));
+		if (r <= 0) {
+			e = SSL_get_error(c->ssl, r);
+			if (e == SSL_ERROR_WANT_READ)
+				break;
+			if (e == SSL_ERROR_WANT_WRITE) {
+				c->read_wants_write = true;
+				conn_want(c, EPOLLIN | EPOLLOUT);
+				return;
+			}
+			/* the server closed (idle timeout, restart) or the connection broke */
+			conn_close(c, false, e == SSL_ERROR_ZERO_RETURN ? NULL : "read failed");
+			return;
+		}
+		c->rlen += (size_t)r;
+		while (c->rlen - off >= 2) {
+			size_t flen = wire_get_u16(c->rbuf + off);
+
+			if (c->rlen - off - 2 < flen)
+				break;
+			if (conn_answer(c, c->rbuf + off + 2, flen) < 0) {
+				conn_close(c, false, "malformed frame");
+				return;
+			}
+			off += 2 + flen;
+		}
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+	if (c->write_wants_read)
+		conn_flush(c);
+}
+
+static void conn_io(struct loop *l, int fd, void *arg, uint32_t ev)
+{
+	struct upconn *c = arg;
+
+	(void)l;
+	switch (c->state) {
+	case C_CONNECTING: {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err) {
+			errno = err;
+			log_warn("upstream %s: connect", c->up->cfg->label);
+			c->up->pool->m->tls_failures++;
+			conn_close(c, true, NULL);
+			return;
+		}
+		c->ssl = tls_new(c->up->pool->ctx, c->up->cfg, fd, c->up->session);
+		if (!c->ssl) {
+			conn_close(c, true, "cannot create TLS session");
+			return;
+		}
+		SSL_set_app_data(c->ssl, c);
+		c->state = C_HANDSHAKE;
+		conn_handshake(c);
+		return;
+	}
+	case C_HANDSHAKE:
+		conn_handshake(c);
+		return;
+	case C_READY:
+		if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP) || c->read_wants_write)
+			conn_read(c);
+		if (c->state == C_READY && (ev & EPOLLOUT) && !c->read_wants_write)
+			conn_flush(c);
+		return;
+	case C_CLOSED:
+		return;
+	}
+}
+
+static void conn_timer(struct loop *l, void *arg)
+{
+	struct upconn *c = arg;
+
+	(void)l;
+	if (c->state == C_READY) {
+		if (!c->sent.n && !c->sendq.n)
+			conn_close(c, false, NULL);	/* idle */
+		return;
+	}
+	c->up->pool->m->tls_failures++;
+	log_warnx("upstream %s: no TLS connection within %u ms", c->up->cfg->label, c->up->pool->connect_ms);
+	conn_close(c, true, NULL);
+}
+
+static void conn_open(struct upconn *c)
+{
+	struct upstream *u = c->up;
+	struct pool *p = u->pool;
+	int fd, one = 1;
+
+	if (!c->wbuf)
+		c->wbuf = malloc(UP_BUF);
+	if (!c->rbuf)
+		c->rbuf = malloc(UP_BUF);
+	if (!c->wbuf || !c->rbuf) {
+		conn_close(c, false, "out of memory");
+		return;
+	}
+	fd = socket(u->cfg->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("upstream %s: socket", u->cfg->label);
+		conn_close(c, true, NULL);
+		return;
+	}
+	/* the interception rules skip packets with our mark: never catch ourselves */
+	if (p->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &p->mark, sizeof(p->mark)) < 0)
+		log_debug("upstream %s: SO_MARK: %s", u->cfg->label, strerror(errno));
+	/* queries are written in batches already: don't let Nagle hold them */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->state = C_CONNECTING;
+	c->rlen = c->wlen = c->woff = 0;
+	c->read_wants_write = c->write_wants_read = false;
+	if (loop_io_add(p->loop, &c->io, fd, EPOLLOUT, conn_io, c) < 0) {
+		close(fd);
+		c->io.fd = -1;
+		conn_close(c, false, "epoll");
+		return;
+	}
+	if (connect(fd, &u->cfg->addr.sa, sock_len(&u->cfg->addr)) < 0 && errno != EINPROGRESS) {
+		log_warn("upstream %s: connect", u->cfg->label);
+		p->m->tls_failures++;
+		conn_close(c, true, NULL);
+		return;
+	}
+	loop_timer_set(p->loop, &c->timer, p->connect_ms);
+}
+
+static void conn_kick(struct loop *l, void *arg)
+{
+	struct upconn *c = arg;
+
+	(void)l;
+	if (c->state == C_CLOSED && c->sendq.n)
+		conn_open(c);
+	else if (c->state == C_READY && c->sendq.n && !c->write_wants_read)
+		conn_flush(c);
+}
+
+/*
+ * Tear @c down. @mark_down: the upstream itself failed (connect, TLS,
+ * certificate) and is backed off. Its queries go to pool_send() again.
+ */
+static void conn_close(struct upconn *c, bool mark_down, const char *why)
+{
+	struct upstream *u = c->up;
+	struct pool *p = u->pool;
+	bool was_ready = c->state == C_READY;
+	struct qlist moved = { 0 };
+	struct query *q;
+
+	if (why)
+		log_warnx("upstream %s: closing connection: %s", u->cfg->label, why);
+	loop_timer_cancel(p->loop, &c->timer);
+	if (c->ssl) {
+		if (was_ready)
+			SSL_shutdown(c->ssl);	/* close_notify, best effort */
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->io.fd >= 0) {
+		int fd = c->io.fd;
+
+		loop_io_del(p->loop, &c->io);
+		close(fd);
+	}
+	c->state = C_CLOSED;
+	c->wlen = c->woff = c->rlen = 0;
+	free(c->wbuf);
+	free(c->rbuf);
+	c->wbuf = c->rbuf = NULL;
+	if (mark_down) {
+		u->failures++;
+		u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : BACKOFF_MIN_MS;
+		if (u->backoff_ms > BACKOFF_MAX_MS)
+			u->backoff_ms = BACKOFF_MAX_MS;
+		u->retry_at = loop_now(p->loop) + u->backoff_ms;
+	}
+	/* take every query off this connection before sending any again */
+	while ((q = c->sent.head) || (q = c->sendq.head)) {
+		qlist_remove(q->state == Q_SENT ? &c->sent : &c->sendq, q);
+		q->conn = NULL;
+		q->state = Q_FREE;
+		qlist_push(&moved, q);
+	}
+	while ((q = moved.head)) {
+		qlist_remove(&moved, q);
+		if (mark_down || !was_ready)
+			q->tried |= 1u << u->idx;
+		pool_send(p, q);
+	}
+}
+
+/* ---- the pool ---- */
+
+struct pool *pool_new(struct loop *l, const struct config *cfg, struct qtable *qt,
+		      struct metrics *m, char *err, size_t errlen)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->ctx = tls_ctx_new(cfg->ca_file, on_new_session, err, errlen);
+	if (!p->ctx) {
+		free(p);
+		return NULL;
+	}
+	p->loop = l;
+	p->qt = qt;
+	p->m = m;
+	p->mark = cfg->mark;
+	p->idle_ms = cfg->idle_timeout_ms;
+	p->connect_ms = cfg->timeout_ms;
+	p->n = (unsigned)cfg->nupstreams;
+	for (unsigned i = 0; i < p->n; i++) {
+		struct upstream *u = &p->ups[i];
+
+		u->cfg = &cfg->upstreams[i];
+		u->pool = p;
+		u->idx = i;
+		u->conn.up = u;
+		u->conn.io.fd = -1;
+		loop_timer_init(&u->conn.timer, conn_timer, &u->conn);
+		loop_defer_init(&u->conn.kick, conn_kick, &u->conn);
+	}
+	return p;
+}
+
+void pool_free(struct pool *p)
+{
+	if (!p)
+		return;
+	for (unsigned i = 0; i < p->n; i++) {
+		struct upstream *u = &p->ups[i];
+
+		/* no query may be moved any more: fail them where they are */
+		while (u->conn.sent.head)
+			query_fail(u->conn.sent.head, DNS_RCODE_SERVFAIL);
+		while (u->conn.sendq.head)
+			query_fail(u->conn.sendq.head, DNS_RCODE_SERVFAIL);
+		conn_close(&u->conn, false, NULL);
+		if (u->session)
+			SSL_SESSION_free(u->session);
+	}
+	SSL_CTX_free(p->ctx);
+	free(p);
+}
+
+int pool_render(const struct pool *p, struct strbuf *sb)
+{
+	uint64_t now = loop_now(p->loop);
+	int healthy = 0;
+
+	strbuf_printf(sb, "# HELP dotproxy_upstream_up Whether the upstream is usable (not backed off after a failure).\n"
+			  "# TYPE dotproxy_upstream_up gauge\n");
+	for (unsigned i = 0; i < p->n; i++) {
+		int up = p->ups[i].retry_at <= now;
+
+		healthy |= up;
+		strbuf_printf(sb, "dotproxy_upstream_up{upstream=\"%s\"} %d\n", p->ups[i].cfg->label, up);
+	}
+	strbuf_printf(sb, "# HELP dotproxy_upstream_answers_total Answers accepted from each upstream.\n"
+			  "# TYPE dotproxy_upstream_answers_total counter\n");
+	for (unsigned i = 0; i < p->n; i++)
+		strbuf_printf(sb, "dotproxy_upstream_answers_total{upstream=\"%s\"} %llu\n",
+			      p->ups[i].cfg->label, (unsigned long long)p->ups[i].answers);
+	strbuf_printf(sb, "# HELP dotproxy_upstream_failures_total Connect, TLS or certificate failures of each upstream.\n"
+			  "# TYPE dotproxy_upstream_failures_total counter\n");
+	for (unsigned i = 0; i < p->n; i++)
+		strbuf_printf(sb, "dotproxy_upstream_failures_total{upstream=\"%s\"} %llu\n",
+			      p->ups[i].cfg->label, (unsigned long long)p->ups[i].failures);
+	return healthy;
+}

@@ -1,0 +1,37 @@
+/*
+ * upstream.h - the DoT upstream pool (RFC 7858, RFC 8310 strict, RFC 7766):
+ * persistent, pipelined TLS connections driven by the worker's loop, with
+ * answers matched out of order by the rewritten ID. Never falls back to
+ * plaintext: a query that cannot go over verified TLS gets SERVFAIL.
+ */
+#ifndef DOTPROXY_UPSTREAM_H
+#define DOTPROXY_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "loop.h"
+#include "metrics.h"
+#include "query.h"
+
+struct pool;
+
+/*
+ * Create the pool for @cfg's upstreams (loads the CA store: a bad --ca-file
+ * fails here, before anything else is set up). Returns NULL with @err set.
+ */
+struct pool *pool_new(struct loop *l, const struct config *cfg, struct qtable *qt,
+		      struct metrics *m, char *err, size_t errlen);
+void pool_free(struct pool *p);
+
+/* Queue @q (Q_FREE, not on any list) on an upstream connection, or fail it with SERVFAIL. */
+void pool_send(struct pool *p, struct query *q);
+
+/* Take @q off the connection it is queued or in flight on. */
+void pool_unlink(struct query *q);
+
+/* Append per-upstream metrics; returns 1 if some upstream is usable. */
+int pool_render(const struct pool *p, struct strbuf *sb);
+
+#endif
