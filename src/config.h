@@ -23,7 +23,7 @@ struct upstream_cfg {
 	char name[256];			/* RFC 8310 authentication domain name */
 	uint8_t pins[CFG_MAX_PINS][CFG_PIN_LEN];
 	int npins;
-	char label[320];		/* "IP@PORT#NAME", for logs and metrics */
+	char label[SOCK_ADDRSTRLEN + 256 + 8];	/* "IP@PORT#NAME", for logs and metrics */
 };
 
 struct config {

@@ -1,0 +1,388 @@
+/*
+ * check_query.c - the in-flight query table: ID rewriting and matching,
+ * out-of-order and late answers, truncation for UDP clients, malformed
+ * input, the in-flight cap and the per-query deadline. The upstream pool is
+ * replaced by a stand-in that records what would be sent.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dns.h"
+#include "loop.h"
+#include "query.h"
+#include "upstream.h"
+
+/* ---- stand-ins for the pool: queries "sent" are kept in a list ---- */
+
+static struct upconn *const FAKE_CONN = (struct upconn *)0x1000;
+static struct upconn *const OTHER_CONN = (struct upconn *)0x2000;
+static struct qlist sent;
+
+void pool_send(struct pool *p, struct query *q)
+{
+	(void)p;
+	q->tries++;
+	q->conn = FAKE_CONN;
+	q->state = Q_SENT;
+	qlist_push(&sent, q);
+}
+
+void pool_unlink(struct query *q)
+{
+	if (q->conn)
+		qlist_remove(&sent, q);
+	q->conn = NULL;
+}
+
+/* ---- a front-end that records replies ---- */
+
+struct reply {
+	int client;
+	uint8_t msg[4096];
+	size_t len;
+};
+
+static struct reply replies[64];
+static int nreplies;
+
+static void rec_reply(struct frontend *fe, const void *ctx, const uint8_t *msg, size_t len)
+{
+	(void)fe;
+	ck_assert_int_lt(nreplies, 64);
+	ck_assert_uint_le(len, sizeof(replies[0].msg));
+	memcpy(&replies[nreplies].client, ctx, sizeof(int));
+	memcpy(replies[nreplies].msg, msg, len);
+	replies[nreplies].len = len;
+	nreplies++;
+}
+
+static const struct frontend_ops rec_ops = { .name = "test", .transport = MT_UDP, .reply = rec_reply };
+static struct frontend rec_fe = { .ops = &rec_ops };
+
+static struct loop *lp;
+static struct metrics m;
+static struct qtable qt;
+
+static void setup_n(unsigned slots, unsigned timeout)
+{
+	memset(&sent, 0, sizeof(sent));
+	memset(&m, 0, sizeof(m));
+	nreplies = 0;
+	lp = loop_new();
+	ck_assert_ptr_nonnull(lp);
+	ck_assert_int_eq(qtable_init(&qt, slots, timeout, lp, NULL, &m), 0);
+}
+
+static void setup(void) { setup_n(8, 3000); }
+
+static void teardown(void)
+{
+	while (sent.head)
+		query_free(sent.head);
+	qtable_destroy(&qt);
+	loop_free(lp);
+}
+
+/* ---- message builders ---- */
+
+/* A query for @name (dotted, no trailing dot) type A; with @edns an OPT advertising @udp. */
+static size_t make_query(uint8_t *buf, uint16_t id, const char *name, int edns, uint16_t udp)
+{
+	size_t n = 12;
+	const char *p = name;
+
+	memset(buf, 0, 12);
+	wire_put_u16(buf, id);
+	buf[2] = 0x01;			/* RD */
+	wire_put_u16(buf + 4, 1);
+	wire_put_u16(buf + 10, edns ? 1 : 0);
+	while (*p) {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+
+		buf[n++] = (uint8_t)l;
+		memcpy(buf + n, p, l);
+		n += l;
+		p += l + (dot ? 1 : 0);
+	}
+	buf[n++] = 0;
+	wire_put_u16(buf + n, 1);
+	wire_put_u16(buf + n + 2, 1);
+	n += 4;
+	if (edns) {
+		buf[n] = 0;
+		wire_put_u16(buf + n + 1, DNS_TYPE_OPT);
+		wire_put_u16(buf + n + 3, udp);
+		memset(buf + n + 5, 0, 6);
+		n += 11;
+	}
+	return n;
+}
+
+/* The answer to @query (as sent upstream) with @nrr A records of 16 bytes each. */
+static size_t make_answer(uint8_t *buf, const uint8_t *query, size_t qend, int nrr)
+{
+	size_t n = qend;
+
+	memcpy(buf, query, qend);
+	buf[2] |= 0x80;			/* QR */
+	buf[3] = 0x80;			/* RA, NOERROR */
+	wire_put_u16(buf + 6, (uint16_t)nrr);
+	wire_put_u16(buf + 10, 0);
+	for (int i = 0; i < nrr; i++) {
+		static const uint8_t rr[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 203, 0, 113, 10 };
+
+		memcpy(buf + n, rr, sizeof(rr));
+		n += sizeof(rr);
+	}
+	return n;
+}
+
+/* What the stand-in pool would have put on the wire for @q: its message with the upstream ID. */
+static size_t wire_of(const struct query *q, uint8_t *buf)
+{
+	memcpy(buf, q->msg, q->len);
+	dns_set_id(buf, q->upstream_id);
+	return q->len;
+}
+
+static void receive(int client, const uint8_t *msg, size_t len)
+{
+	query_receive(&qt, &rec_fe, &client, sizeof(client), msg, len, 0);
+}
+
+START_TEST(colliding_client_ids_get_distinct_upstream_ids)
+{
+	uint8_t q[512];
+	size_t n = make_query(q, 0x1234, "www.dotproxy.test", 0, 0);
+
+	receive(1, q, n);
+	receive(2, q, n);
+	ck_assert_uint_eq(sent.n, 2);
+	ck_assert_uint_ne(sent.head->upstream_id, sent.tail->upstream_id);
+	ck_assert_uint_eq(m.inflight, 2);
+}
+END_TEST
+
+START_TEST(answers_out_of_order_reach_their_clients_with_their_ids)
+{
+	uint8_t q1[512], q2[512], w[512], a[1024];
+	size_t n1 = make_query(q1, 0x1111, "a.dotproxy.test", 0, 0);
+	size_t n2 = make_query(q2, 0x2222, "b.dotproxy.test", 0, 0);
+	struct query *first, *second;
+	size_t wl, al;
+
+	receive(1, q1, n1);
+	receive(2, q2, n2);
+	first = sent.head;
+	second = sent.tail;
+	/* the second query's answer arrives first */
+	wl = wire_of(second, w);
+	al = make_answer(a, w, wl, 1);
+	ck_assert_ptr_eq(qtable_lookup(&qt, dns_id(a), FAKE_CONN), second);
+	query_answer(second, a, al);
+	wl = wire_of(first, w);
+	al = make_answer(a, w, wl, 1);
+	ck_assert_ptr_eq(qtable_lookup(&qt, dns_id(a), FAKE_CONN), first);
+	query_answer(first, a, al);
+
+	ck_assert_int_eq(nreplies, 2);
+	ck_assert_int_eq(replies[0].client, 2);
+	ck_assert_uint_eq(dns_id(replies[0].msg), 0x2222);
+	ck_assert_int_eq(replies[1].client, 1);
+	ck_assert_uint_eq(dns_id(replies[1].msg), 0x1111);
+	ck_assert_uint_eq(m.answers[MR_NOERROR], 2);
+	ck_assert_uint_eq(m.inflight, 0);
+}
+END_TEST
+
+START_TEST(late_answer_to_a_freed_slot_is_not_matched)
+{
+	uint8_t q[512];
+	size_t n = make_query(q, 7, "www.dotproxy.test", 0, 0);
+	uint16_t old_id;
+	struct query *again;
+
+	receive(1, q, n);
+	old_id = sent.head->upstream_id;
+	query_fail(sent.head, DNS_RCODE_SERVFAIL);	/* as a deadline would */
+	ck_assert_ptr_null(qtable_lookup(&qt, old_id, FAKE_CONN));
+	/* the slot is reused by the next query, under a new ID */
+	receive(2, q, n);
+	again = sent.head;
+	ck_assert_uint_ne(again->upstream_id, old_id);
+	ck_assert_ptr_null(qtable_lookup(&qt, old_id, FAKE_CONN));
+	ck_assert_ptr_eq(qtable_lookup(&qt, again->upstream_id, FAKE_CONN), again);
+}
+END_TEST
+
+START_TEST(answer_on_another_connection_is_not_matched)
+{
+	uint8_t q[512];
+
+	receive(1, q, make_query(q, 7, "www.dotproxy.test", 0, 0));
+	ck_assert_ptr_null(qtable_lookup(&qt, sent.head->upstream_id, OTHER_CONN));
+	ck_assert_ptr_null(qtable_lookup(&qt, (uint16_t)(sent.head->upstream_id ^ 0x8000), FAKE_CONN));
+}
+END_TEST
+
+START_TEST(large_answer_is_truncated_for_a_512_byte_client)
+{
+	uint8_t q[512], w[512], a[4096];
+	size_t n = make_query(q, 0xbeef, "big.dotproxy.test", 0, 0);
+	size_t wl, al;
+
+	receive(1, q, n);
+	wl = wire_of(sent.head, w);
+	al = make_answer(a, w, wl, 40);		/* 40 * 16 + question > 512 */
+	ck_assert_uint_gt(al, 512);
+	query_answer(sent.head, a, al);
+	ck_assert_int_eq(nreplies, 1);
+	ck_assert_uint_le(replies[0].len, 512);
+	ck_assert(replies[0].msg[2] & 0x02);			/* TC */
+	ck_assert_uint_eq(wire_get_u16(replies[0].msg + 6), 0);	/* no partial answer */
+	ck_assert_uint_eq(dns_id(replies[0].msg), 0xbeef);
+	ck_assert_uint_eq(m.truncated, 1);
+}
+END_TEST
+
+START_TEST(edns_client_gets_the_whole_answer)
+{
+	uint8_t q[512], w[512], a[4096];
+	size_t n = make_query(q, 0xbeef, "big.dotproxy.test", 1, 4096);
+	size_t wl, al;
+
+	receive(1, q, n);
+	wl = wire_of(sent.head, w);
+	al = make_answer(a, w, wl, 40);
+	query_answer(sent.head, a, al);
+	ck_assert_int_eq(nreplies, 1);
+	ck_assert_uint_eq(replies[0].len, al);
+	ck_assert(!(replies[0].msg[2] & 0x02));
+	ck_assert_uint_eq(m.truncated, 0);
+}
+END_TEST
+
+START_TEST(malformed_query_gets_formerr_and_is_counted)
+{
+	uint8_t q[512];
+	size_t n = make_query(q, 0x4242, "www.dotproxy.test", 0, 0);
+
+	q[n++] = 0xff;		/* trailing junk */
+	receive(1, q, n);
+	ck_assert_uint_eq(sent.n, 0);
+	ck_assert_int_eq(nreplies, 1);
+	ck_assert_int_eq(dns_rcode(replies[0].msg), DNS_RCODE_FORMERR);
+	ck_assert_uint_eq(dns_id(replies[0].msg), 0x4242);
+	ck_assert_uint_eq(m.malformed, 1);
+	ck_assert_uint_eq(m.inflight, 0);
+}
+END_TEST
+
+START_TEST(response_or_runt_is_dropped_silently)
+{
+	uint8_t q[512];
+	size_t n = make_query(q, 1, "www.dotproxy.test", 0, 0);
+
+	q[2] |= 0x80;		/* QR: a response sent to us */
+	receive(1, q, n);
+	receive(1, q, 5);
+	ck_assert_int_eq(nreplies, 0);
+	ck_assert_uint_eq(sent.n, 0);
+	ck_assert_uint_eq(m.malformed, 2);
+}
+END_TEST
+
+START_TEST(past_the_inflight_cap_queries_are_refused)
+{
+	uint8_t q[512];
+	size_t n = make_query(q, 9, "www.dotproxy.test", 0, 0);
+
+	for (int i = 0; i < 8; i++)
+		receive(i, q, n);
+	ck_assert_uint_eq(sent.n, 8);
+	receive(99, q, n);
+	ck_assert_uint_eq(sent.n, 8);
+	ck_assert_int_eq(nreplies, 1);
+	ck_assert_int_eq(replies[0].client, 99);
+	ck_assert_int_eq(dns_rcode(replies[0].msg), DNS_RCODE_REFUSED);
+	ck_assert_uint_eq(m.refused_inflight, 1);
+	/* a freed slot is usable again */
+	query_fail(sent.head, DNS_RCODE_SERVFAIL);
+	receive(100, q, n);
+	ck_assert_uint_eq(sent.n, 8);
+}
+END_TEST
+
+static void stop_loop(struct loop *l, void *arg)
+{
+	(void)arg;
+	loop_stop(l);
+}
+
+START_TEST(deadline_answers_servfail)
+{
+	uint8_t q[512];
+	size_t n = make_query(q, 0x5151, "slow.dotproxy.test", 0, 0);
+	struct loop_timer stop;
+
+	teardown();
+	setup_n(8, 100);
+	receive(3, q, n);
+	loop_timer_init(&stop, stop_loop, NULL);
+	loop_timer_set(lp, &stop, 300);
+	ck_assert_int_eq(loop_run(lp), 0);
+	ck_assert_int_eq(nreplies, 1);
+	ck_assert_int_eq(replies[0].client, 3);
+	ck_assert_int_eq(dns_rcode(replies[0].msg), DNS_RCODE_SERVFAIL);
+	ck_assert_uint_eq(dns_id(replies[0].msg), 0x5151);
+	ck_assert_uint_eq(m.timeouts, 1);
+	ck_assert_uint_eq(sent.n, 0);
+}
+END_TEST
+
+START_TEST(large_query_is_kept_whole)
+{
+	uint8_t q[2048], w[2048];
+	size_t n = make_query(q, 1, "www.dotproxy.test", 1, 1232);
+
+	/* grow the OPT record with an option to go past the inline buffer */
+	wire_put_u16(q + n - 2, 1000);
+	memset(q + n, 0, 1000);
+	wire_put_u16(q + n, 65001);
+	wire_put_u16(q + n + 2, 996);
+	n += 1000;
+	receive(1, q, n);
+	ck_assert_uint_eq(sent.n, 1);
+	ck_assert_uint_eq(wire_of(sent.head, w), n);
+	ck_assert_mem_eq(w + 2, q + 2, n - 2);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("query");
+	TCase *tc = tcase_create("table");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, colliding_client_ids_get_distinct_upstream_ids);
+	tcase_add_test(tc, answers_out_of_order_reach_their_clients_with_their_ids);
+	tcase_add_test(tc, late_answer_to_a_freed_slot_is_not_matched);
+	tcase_add_test(tc, answer_on_another_connection_is_not_matched);
+	tcase_add_test(tc, large_answer_is_truncated_for_a_512_byte_client);
+	tcase_add_test(tc, edns_client_gets_the_whole_answer);
+	tcase_add_test(tc, malformed_query_gets_formerr_and_is_counted);
+	tcase_add_test(tc, response_or_runt_is_dropped_silently);
+	tcase_add_test(tc, past_the_inflight_cap_queries_are_refused);
+	tcase_add_test(tc, deadline_answers_servfail);
+	tcase_add_test(tc, large_query_is_kept_whole);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,346 @@
+/*
+ * check_tls.c - the upstream TLS rules with real handshakes over a
+ * socketpair: a CA and server certificates made here, the client set up by
+ * tls.c. Covers the auth name, the CA, SPKI pins (RFC 7858 4.2) and pins on
+ * resumed sessions.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tls.h"
+
+static EVP_PKEY *ca_key, *srv_key, *other_ca_key;
+static X509 *ca_cert, *srv_cert, *other_ca_cert;
+static char ca_path[64], other_ca_path[64];
+static SSL_SESSION *saved;
+static SSL_CTX *sctx;		/* one server: its ticket keys let sessions resume */
+
+static int keep_session(SSL *ssl, SSL_SESSION *s)
+{
+	(void)ssl;
+	if (saved)
+		SSL_SESSION_free(saved);
+	saved = s;
+	return 1;
+}
+
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int is_ca)
+{
+	X509 *x = X509_new();
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	char san[300];
+
+	ck_assert_ptr_nonnull(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), is_ca ? 1 : 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : X509_get_subject_name(x));
+	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+	if (is_ca) {
+		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
+	} else {
+		snprintf(san, sizeof(san), "DNS:%s", cn);
+		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+	}
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	ck_assert_int_gt(X509_sign(x, issuer_key, EVP_sha256()), 0);
+	return x;
+}
+
+static void write_pem(const char *path, X509 *x)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	PEM_write_X509(f, x);
+	fclose(f);
+}
+
+static SSL_CTX *server_ctx(void);
+
+static void setup_certs(void)
+{
+	int fd;
+
+	ca_key = EVP_EC_gen("P-256");
+	srv_key = EVP_EC_gen("P-256");
+	other_ca_key = EVP_EC_gen("P-256");
+	ca_cert = make_cert(ca_key, "dotproxy test CA", NULL, ca_key, 1);
+	other_ca_cert = make_cert(other_ca_key, "unrelated CA", NULL, other_ca_key, 1);
+	srv_cert = make_cert(srv_key, "dot.dotproxy.test", ca_cert, ca_key, 0);
+	strcpy(ca_path, "/tmp/check_tls_ca.XXXXXX");
+	fd = mkstemp(ca_path);
+	close(fd);
+	write_pem(ca_path, ca_cert);
+	strcpy(other_ca_path, "/tmp/check_tls_other.XXXXXX");
+	fd = mkstemp(other_ca_path);
+	close(fd);
+	write_pem(other_ca_path, other_ca_cert);
+	sctx = server_ctx();
+}
+
+static void teardown_certs(void)
+{
+	SSL_CTX_free(sctx);
+	unlink(ca_path);
+	unlink(other_ca_path);
+	X509_free(ca_cert);
+	X509_free(srv_cert);
+	X509_free(other_ca_cert);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(srv_key);
+	EVP_PKEY_free(other_ca_key);
+	if (saved)
+		SSL_SESSION_free(saved);
+	saved = NULL;
+}
+
+static SSL_CTX *server_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(SSL_CTX_use_certificate(ctx, srv_cert), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, srv_key), 1);
+	ck_assert_int_eq(SSL_CTX_add1_chain_cert(ctx, ca_cert), 1);
+	return ctx;
+}
+
+/*
+ * Handshake a client for @u (verifying with @ca) against our server over a
+ * socketpair, then read once so TLS 1.3 tickets arrive. Returns 1 if the
+ * handshake completed and tls_check_peer accepted; *resumed tells whether
+ * the session was resumed.
+ */
+static int connect_once(const char *ca, const struct upstream_cfg *u, SSL_SESSION *resume, int *resumed)
+{
+	char err[256];
+	SSL_CTX *cctx = tls_ctx_new(ca, keep_session, err, sizeof(err));
+	SSL *c, *s;
+	int sv[2], cdone = 0, sdone = 0, ok = 0;
+
+	ck_assert_msg(cctx != NULL, "%s", err);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	c = tls_new(cctx, u, sv[0], resume);
+	ck_assert_ptr_nonnull(c);
+	s = SSL_new(sctx);
+	SSL_set_fd(s, sv[1]);
+	SSL_set_accept_state(s);
+	for (int i = 0; i < 100 && !(cdone && sdone); i++) {
+		if (!cdone) {
+			int r = SSL_do_handshake(c);
+			if (r == 1)
+				cdone = 1;
+			else if (SSL_get_error(c, r) != SSL_ERROR_WANT_READ)
+				break;
+		}
+		if (!sdone) {
+			int r = SSL_do_handshake(s);
+			if (r == 1)
+				sdone = 1;
+			else if (SSL_get_error(s, r) != SSL_ERROR_WANT_READ)
+				break;
+		}
+	}
+	if (cdone) {
+		char buf[16];
+
+		ok = tls_check_peer(c, u, err, sizeof(err)) == 0;
+		*resumed = SSL_session_reused(c);
+		/* let the server's session tickets reach the client */
+		SSL_write(s, "x", 1);
+		SSL_read(c, buf, sizeof(buf));
+		/* a clean close, as the pool does: OpenSSL won't resume a session freed without one */
+		SSL_shutdown(c);
+	}
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(cctx);
+	close(sv[0]);
+	close(sv[1]);
+	ERR_clear_error();
+	return ok;
+}
+
+static void upstream(struct upstream_cfg *u, const char *name)
+{
+	char err[256];
+	char spec[300];
+
+	snprintf(spec, sizeof(spec), "192.0.2.1@853#%s", name);
+	ck_assert_msg(config_parse_upstream(spec, u, err, sizeof(err)) == 0, "%s", err);
+}
+
+/* "sha256/BASE64" of @key's SPKI, computed from the key (not the certificate). */
+static void pin_of(EVP_PKEY *key, char *out, size_t len)
+{
+	unsigned char *der = NULL, md[32], b64[64];
+	unsigned int mdlen;
+	int n = i2d_PUBKEY(key, &der);
+
+	ck_assert_int_gt(n, 0);
+	EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	EVP_EncodeBlock(b64, md, 32);
+	snprintf(out, len, "sha256/%s", b64);
+}
+
+static void add_pin(struct upstream_cfg *u, EVP_PKEY *key)
+{
+	char pin[80], err[200];
+
+	pin_of(key, pin, sizeof(pin));
+	ck_assert_msg(config_parse_pin(pin, u->pins[u->npins], err, sizeof(err)) == 0, "%s", err);
+	u->npins++;
+}
+
+START_TEST(spki_hash_matches_the_key)
+{
+	uint8_t h[CFG_PIN_LEN], want[CFG_PIN_LEN];
+	struct upstream_cfg u;
+
+	upstream(&u, "dot.dotproxy.test");
+	add_pin(&u, srv_key);
+	memcpy(want, u.pins[0], CFG_PIN_LEN);
+	ck_assert_int_eq(tls_spki_sha256(srv_cert, h), 0);
+	ck_assert_mem_eq(h, want, CFG_PIN_LEN);
+}
+END_TEST
+
+START_TEST(verified_name_and_ca_are_accepted)
+{
+	struct upstream_cfg u;
+	int resumed;
+
+	upstream(&u, "dot.dotproxy.test");
+	ck_assert_int_eq(connect_once(ca_path, &u, NULL, &resumed), 1);
+}
+END_TEST
+
+START_TEST(wrong_auth_name_is_rejected)
+{
+	struct upstream_cfg u;
+	int resumed;
+
+	upstream(&u, "wrong.dotproxy.test");
+	ck_assert_int_eq(connect_once(ca_path, &u, NULL, &resumed), 0);
+}
+END_TEST
+
+START_TEST(wrong_ca_is_rejected)
+{
+	struct upstream_cfg u;
+	int resumed;
+
+	upstream(&u, "dot.dotproxy.test");
+	ck_assert_int_eq(connect_once(other_ca_path, &u, NULL, &resumed), 0);
+}
+END_TEST
+
+START_TEST(pin_of_leaf_or_ca_is_accepted)
+{
+	struct upstream_cfg u;
+	int resumed;
+
+	upstream(&u, "dot.dotproxy.test");
+	add_pin(&u, srv_key);
+	ck_assert_int_eq(connect_once(ca_path, &u, NULL, &resumed), 1);
+	upstream(&u, "dot.dotproxy.test");
+	add_pin(&u, ca_key);	/* RFC 7858 4.2: any SPKI in the chain */
+	ck_assert_int_eq(connect_once(ca_path, &u, NULL, &resumed), 1);
+}
+END_TEST
+
+START_TEST(wrong_pin_is_rejected)
+{
+	struct upstream_cfg u;
+	int resumed;
+
+	upstream(&u, "dot.dotproxy.test");
+	add_pin(&u, other_ca_key);
+	ck_assert_int_eq(connect_once(ca_path, &u, NULL, &resumed), 0);
+}
+END_TEST
+
+START_TEST(resumed_session_is_still_pin_checked)
+{
+	struct upstream_cfg good, bad;
+	int resumed = 0;
+
+	upstream(&good, "dot.dotproxy.test");
+	add_pin(&good, srv_key);
+	ck_assert_int_eq(connect_once(ca_path, &good, NULL, &resumed), 1);
+	ck_assert_ptr_nonnull(saved);
+	{
+		SSL_SESSION *s = saved;
+
+		saved = NULL;
+		/* same server, a pin set that no longer matches: resumption must not skip the check */
+		upstream(&bad, "dot.dotproxy.test");
+		add_pin(&bad, other_ca_key);
+		ck_assert_int_eq(connect_once(ca_path, &bad, s, &resumed), 0);
+		ck_assert_int_eq(resumed, 1);
+		SSL_SESSION_free(s);
+		/* TLS 1.3 tickets are single-use: resume with the newest, as the pool does */
+		ck_assert_ptr_nonnull(saved);
+		s = saved;
+		saved = NULL;
+		ck_assert_int_eq(connect_once(ca_path, &good, s, &resumed), 1);
+		ck_assert_int_eq(resumed, 1);
+		SSL_SESSION_free(s);
+	}
+}
+END_TEST
+
+START_TEST(unloadable_ca_file_is_a_clear_error)
+{
+	char err[256] = "";
+	SSL_CTX *ctx = tls_ctx_new("/nonexistent/ca.pem", keep_session, err, sizeof(err));
+
+	ck_assert_ptr_null(ctx);
+	ck_assert_ptr_nonnull(strstr(err, "--ca-file \"/nonexistent/ca.pem\""));
+	ck_assert_ptr_null(strchr(err, '\n'));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("tls");
+	TCase *tc = tcase_create("upstream");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup_certs, teardown_certs);
+	tcase_add_test(tc, spki_hash_matches_the_key);
+	tcase_add_test(tc, verified_name_and_ca_are_accepted);
+	tcase_add_test(tc, wrong_auth_name_is_rejected);
+	tcase_add_test(tc, wrong_ca_is_rejected);
+	tcase_add_test(tc, pin_of_leaf_or_ca_is_accepted);
+	tcase_add_test(tc, wrong_pin_is_rejected);
+	tcase_add_test(tc, resumed_session_is_still_pin_checked);
+	tcase_add_test(tc, unloadable_ca_file_is_a_clear_error);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
