@@ -1,0 +1,530 @@
+#!/usr/bin/env bash
+# tests/lab.sh: the dotproxy network-namespace lab.
+#
+# Builds three namespaces with a per-run suffix (client, gateway, upstream), a test CA and a
+# server certificate for dot.dotproxy.test, Unbound as a DoT server on 198.51.100.2@853 and
+# [2001:db8:2::2]@853, and a plaintext DECOY Unbound on 198.51.100.53 / 2001:db8:2::53 port 53
+# that answers the same names with different records. Starts and stops dotproxy in the gateway
+# namespace by PID, reads its metrics, counts port-53 packets leaving the gateway's WAN
+# interface, and prints TAP lines.
+#
+#   client ns   eth0 192.0.2.2/24 2001:db8:1::2/64      default via the gateway
+#   gateway ns  lan0 192.0.2.1/24 2001:db8:1::1/64      forwarding on, no default route
+#               wan0 198.51.100.1/24 2001:db8:2::1/64
+#   upstream ns eth0 198.51.100.2 + .53/24, 2001:db8:2::2 + ::53/64   default via the gateway
+#
+# Only documentation address ranges, only veth links between the lab's own namespaces: nothing
+# can leave the machine. Everything is stopped by PID and removed by lab_down (a trap).
+#
+# Use from a test:   . "$(dirname "$0")/../lab.sh"; lab_up; ...; lab_finish
+# Use by hand:       tests/lab.sh up     (prints how to reach it)   tests/lab.sh down [ID]
+
+LAB_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB_CONF_DIR=$LAB_REPO/tests/lab
+DOTPROXY=${DOTPROXY:-$LAB_REPO/build/dotproxy}
+DOTPROXY_RULES=${DOTPROXY_RULES:-$LAB_REPO/iptables/dotproxy-rules}
+LAB_PY=${LAB_PY:-/usr/bin/python3}
+
+# --- addresses and records: the lab's configuration; tests compare against these -----------
+LAB_C4=192.0.2.2          LAB_C6=2001:db8:1::2
+LAB_GL4=192.0.2.1         LAB_GL6=2001:db8:1::1
+LAB_GW4=198.51.100.1      LAB_GW6=2001:db8:2::1
+LAB_DOT4=198.51.100.2     LAB_DOT6=2001:db8:2::2
+LAB_DECOY4=198.51.100.53  LAB_DECOY6=2001:db8:2::53
+LAB_LAN_IF=lan0           LAB_WAN_IF=wan0
+LAB_AUTH=dot.dotproxy.test
+LAB_PORT=5353                               # dotproxy --port used by the tests
+LAB_METRICS=127.0.0.1:9153                  # dotproxy --metrics inside the gateway ns
+
+LAB_WWW=www.dotproxy.test
+LAB_WWW_A=203.0.113.10        LAB_WWW_AAAA=2001:db8:10::10        # from the DoT server
+LAB_DECOY_WWW_A=203.0.113.66  LAB_DECOY_WWW_AAAA=2001:db8:66::66  # from the decoy
+LAB_MID=mid.dotproxy.test     # TXT answer of 600-700 bytes: > 512, < 1232 (EDNS default)
+LAB_BIG=big.dotproxy.test     # TXT answer > 1500 bytes: TC over UDP whatever EDNS says
+
+# lab_txt WHO NAME: the TXT strings (one per line, no quotes) the zone of WHO (dot|decoy) holds.
+lab_txt() {
+	local who=$1 name=$2 n len i s
+	case $name in
+	"$LAB_MID") n=3 len=200 ;;
+	"$LAB_BIG") n=8 len=240 ;;
+	*) return 1 ;;
+	esac
+	for ((i = 1; i <= n; i++)); do
+		s=$(printf '%s-%s-%02d-' "$who" "${name%%.*}" "$i")
+		while ((${#s} < len)); do s+="0123456789abcdefghijklmnopqrstuvwxyz"; done
+		printf '%s\n' "${s:0:len}"
+	done
+}
+
+# lab_zone WHO: Unbound local-zone/local-data lines for WHO (dot|decoy).
+lab_zone() {
+	local who=$1 a aaaa t
+	if [[ $who == dot ]]; then a=$LAB_WWW_A aaaa=$LAB_WWW_AAAA; else a=$LAB_DECOY_WWW_A aaaa=$LAB_DECOY_WWW_AAAA; fi
+	printf '%s\n' 'local-zone: "test." nodefault' 'local-zone: "dotproxy.test." static' \
+		"local-data: \"dotproxy.test. 3600 IN SOA ns.dotproxy.test. hostmaster.dotproxy.test. 1 3600 600 86400 300\"" \
+		"local-data: \"$LAB_WWW. 300 IN A $a\"" \
+		"local-data: \"$LAB_WWW. 300 IN AAAA $aaaa\""
+	for t in "$LAB_MID" "$LAB_BIG"; do
+		lab_txt "$who" "$t" | while read -r s; do
+			printf "local-data: '%s. 300 IN TXT \"%s\"'\n" "$t" "$s"
+		done
+	done
+}
+
+# --- TAP ---------------------------------------------------------------------------------------
+LAB_PASS=0
+LAB_FAIL=0
+# ok DESC: one passing assertion.
+ok() { LAB_PASS=$((LAB_PASS + 1)); printf 'ok - %s\n' "$*"; }
+# fail DESC SEEN: one failing assertion, with what was seen (flattened to one line).
+fail() {
+	local desc=$1; shift
+	LAB_FAIL=$((LAB_FAIL + 1))
+	printf 'not ok - %s -- seen: %s\n' "$desc" "$(printf '%s' "$*" | tr '\n\t' '  ' | cut -c1-600)"
+}
+# check DESC SEEN CMD...: ok if CMD succeeds, else fail with SEEN.
+check() {
+	local desc=$1 seen=$2; shift 2
+	if "$@"; then ok "$desc"; else fail "$desc" "$seen"; fi
+}
+diag() { printf '# %s\n' "$*"; }
+# lab_finish: print the tally and exit 1 if anything failed (the EXIT trap tears the lab down).
+lab_finish() {
+	diag "$(basename "$0"): $LAB_PASS ok, $LAB_FAIL not ok"
+	((LAB_PASS + LAB_FAIL > 0)) || { echo 'not ok - the test ran no assertion'; exit 1; }
+	((LAB_FAIL == 0)) || exit 1
+	exit 0
+}
+lab_skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+lab_bail() { echo "Bail out! $*"; exit 1; }
+
+# --- namespaces --------------------------------------------------------------------------------
+lab_c() { ip netns exec "$LAB_NS_C" "$@"; }
+lab_g() { ip netns exec "$LAB_NS_G" "$@"; }
+lab_u() { ip netns exec "$LAB_NS_U" "$@"; }
+
+lab_log() { [[ -n ${LAB_VERBOSE:-} ]] && printf '# lab: %s\n' "$*" >&2; return 0; }
+
+# lab_wait_port NS PROTO(t|u) PORT [SECONDS] [PID]: wait until something listens on PORT in NS.
+lab_wait_port() {
+	local ns=$1 proto=$2 port=$3 secs=${4:-10} pid=${5:-} i
+	for ((i = 0; i < secs * 20; i++)); do
+		if [[ -n $(ip netns exec "$ns" ss -Hln"$proto" "sport = :$port" 2>/dev/null) ]]; then return 0; fi
+		if [[ -n $pid ]] && ! lab_running "$pid"; then return 1; fi
+		sleep 0.05
+	done
+	return 1
+}
+
+lab_netns() {
+	local ns
+	for ns in "$LAB_NS_C" "$LAB_NS_G" "$LAB_NS_U"; do
+		ip netns add "$ns" || return 1
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+			net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 || return 1
+		ip -n "$ns" link set lo up || return 1
+	done
+	ip link add name eth0 netns "$LAB_NS_C" type veth peer name "$LAB_LAN_IF" netns "$LAB_NS_G" || return 1
+	ip link add name eth0 netns "$LAB_NS_U" type veth peer name "$LAB_WAN_IF" netns "$LAB_NS_G" || return 1
+
+	ip -n "$LAB_NS_C" addr add "$LAB_C4/24" dev eth0
+	ip -n "$LAB_NS_C" addr add "$LAB_C6/64" dev eth0 nodad
+	ip -n "$LAB_NS_G" addr add "$LAB_GL4/24" dev "$LAB_LAN_IF"
+	ip -n "$LAB_NS_G" addr add "$LAB_GL6/64" dev "$LAB_LAN_IF" nodad
+	ip -n "$LAB_NS_G" addr add "$LAB_GW4/24" dev "$LAB_WAN_IF"
+	ip -n "$LAB_NS_G" addr add "$LAB_GW6/64" dev "$LAB_WAN_IF" nodad
+	ip -n "$LAB_NS_U" addr add "$LAB_DOT4/24" dev eth0
+	ip -n "$LAB_NS_U" addr add "$LAB_DECOY4/24" dev eth0
+	ip -n "$LAB_NS_U" addr add "$LAB_DOT6/64" dev eth0 nodad
+	ip -n "$LAB_NS_U" addr add "$LAB_DECOY6/64" dev eth0 nodad
+	ip -n "$LAB_NS_C" link set eth0 up
+	ip -n "$LAB_NS_U" link set eth0 up
+	ip -n "$LAB_NS_G" link set "$LAB_LAN_IF" up
+	ip -n "$LAB_NS_G" link set "$LAB_WAN_IF" up
+	ip -n "$LAB_NS_C" route add default via "$LAB_GL4" || return 1
+	ip -n "$LAB_NS_C" -6 route add default via "$LAB_GL6" || return 1
+	ip -n "$LAB_NS_U" route add default via "$LAB_GW4" || return 1
+	ip -n "$LAB_NS_U" -6 route add default via "$LAB_GW6" || return 1
+	ip netns exec "$LAB_NS_G" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 || return 1
+}
+
+# --- certificates ------------------------------------------------------------------------------
+lab_certs() {
+	local d=$LAB_DIR
+	(
+		set -e
+		cd "$d"
+		for ca in ca other-ca; do
+			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+				-keyout "$ca.key" -out "$ca.pem" -subj "/CN=dotproxy lab $ca $LAB_ID" \
+				-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+		done
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout server.key -out server.csr -subj "/CN=$LAB_AUTH"
+		printf '%s\n' "subjectAltName=DNS:$LAB_AUTH" "basicConstraints=critical,CA:FALSE" \
+			"keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+			-extfile server.ext -out server.pem
+		cat server.pem ca.pem >server-chain.pem
+		# RFC 7858 4.2 SPKI pin of the server key.
+		openssl pkey -in server.key -pubout -outform DER | openssl dgst -sha256 -binary | base64 >server.pin
+		# the same kind of pin for a key the server does not have
+		openssl pkey -in other-ca.key -pubout -outform DER | openssl dgst -sha256 -binary | base64 >other.pin
+	) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; return 1; }
+	LAB_CA=$d/ca.pem
+	LAB_CA_OTHER=$d/other-ca.pem
+	LAB_PIN=sha256/$(cat "$d/server.pin")
+	LAB_PIN_WRONG=sha256/$(cat "$d/other.pin")
+}
+
+# --- Unbound (DoT server and decoy) ------------------------------------------------------------
+# lab_unbound_start dot|decoy: start it in the upstream ns, wait until it listens; sets LAB_UB_PID_<who>.
+lab_unbound_start() {
+	local who=$1 port pid conf=$LAB_DIR/unbound-$1.conf
+	if [[ $who == dot ]]; then port=853; else port=53; fi
+	ip netns exec "$LAB_NS_U" unbound -d -c "$conf" >>"$LAB_DIR/unbound-$who.log" 2>&1 &
+	pid=$!
+	printf -v "LAB_UB_PID_$who" '%s' "$pid"
+	if ! lab_wait_port "$LAB_NS_U" t "$port" 10 "$pid"; then
+		echo "lab: unbound $who did not start; log:" >&2
+		tail -n 20 "$LAB_DIR/unbound-$who.log" >&2
+		return 1
+	fi
+	lab_log "unbound $who pid $pid"
+}
+
+# lab_unbound_stop dot|decoy: stop it by PID and wait until it is gone.
+lab_unbound_stop() {
+	local var=LAB_UB_PID_$1
+	lab_stop_pid "${!var:-}"
+	printf -v "$var" '%s' ''
+}
+
+# lab_running PID: true while PID exists and has not exited (an exited child stays a zombie
+# until it is waited for, and kill -0 still succeeds on a zombie).
+lab_running() {
+	local st
+	st=$(sed -n 's/^[0-9]* (.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
+	[[ -n $st && $st != Z && $st != X ]]
+}
+
+# lab_stop_pid PID: SIGTERM, up to 5 s, then SIGKILL. Returns the exit status if PID is our child.
+lab_stop_pid() {
+	local pid=$1 i rc=0
+	[[ -n $pid ]] || return 0
+	lab_running "$pid" || { wait "$pid" 2>/dev/null; return $?; }
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		lab_running "$pid" || break
+		sleep 0.05
+	done
+	if lab_running "$pid"; then
+		echo "lab: pid $pid ignored SIGTERM for 5 s, sending SIGKILL" >&2
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	rc=$?
+	return $rc
+}
+
+# --- WAN port-53 counter ------------------------------------------------------------------------
+# Counts every packet to udp/tcp port 53 that leaves the gateway through its WAN interface,
+# forwarded or locally generated (mangle POSTROUTING sees both), IPv4 and IPv6.
+LAB_COUNT_CHAIN=DPLAB_WAN53
+lab_counter_install() {
+	local t
+	for t in iptables ip6tables; do
+		ip netns exec "$LAB_NS_G" $t -w -t mangle -N "$LAB_COUNT_CHAIN" || return 1
+		ip netns exec "$LAB_NS_G" $t -w -t mangle -A "$LAB_COUNT_CHAIN" -p udp --dport 53 -j RETURN || return 1
+		ip netns exec "$LAB_NS_G" $t -w -t mangle -A "$LAB_COUNT_CHAIN" -p tcp --dport 53 -j RETURN || return 1
+		ip netns exec "$LAB_NS_G" $t -w -t mangle -I POSTROUTING 1 -o "$LAB_WAN_IF" -j "$LAB_COUNT_CHAIN" || return 1
+	done
+}
+lab_wan53_reset() {
+	ip netns exec "$LAB_NS_G" iptables -w -t mangle -Z "$LAB_COUNT_CHAIN" &&
+		ip netns exec "$LAB_NS_G" ip6tables -w -t mangle -Z "$LAB_COUNT_CHAIN"
+}
+# lab_wan53_count: packets to port 53 out of the WAN interface since the last reset (v4+v6,
+# udp+tcp). Prints "error: ..." and returns 1 if the counter chain is missing.
+lab_wan53_count() {
+	local t out sum=0 n
+	for t in iptables ip6tables; do
+		if ! out=$(ip netns exec "$LAB_NS_G" $t -w -t mangle -L "$LAB_COUNT_CHAIN" -nvx 2>&1); then
+			echo "error: $t counter chain: $out"
+			return 1
+		fi
+		n=$(awk 'NR > 2 && $1 ~ /^[0-9]+$/ { s += $1 } END { print s + 0 }' <<<"$out")
+		sum=$((sum + n))
+	done
+	echo "$sum"
+}
+
+# lab_spawn NS(c|g|u) OUTFILE CMD...: run CMD in the background inside NS with its output to
+# OUTFILE; sets LAB_SPAWN_PID to CMD's own PID (not a subshell's, so stopping it by PID stops CMD)
+# and adds it to LAB_EXTRA_PIDS, which lab_down stops.
+lab_spawn() {
+	local ns=$1 outf=$2; shift 2
+	case $ns in c) ns=$LAB_NS_C ;; g) ns=$LAB_NS_G ;; u) ns=$LAB_NS_U ;; esac
+	ip netns exec "$ns" "$@" >"$outf" 2>&1 &
+	LAB_SPAWN_PID=$!
+	LAB_EXTRA_PIDS="${LAB_EXTRA_PIDS:-} $LAB_SPAWN_PID"
+}
+
+# --- dotproxy ----------------------------------------------------------------------------------
+# lab_dotproxy_args [UPSTREAM]: the arguments every test starts from, one per line: one upstream
+# (default: the lab's DoT server over IPv4), the lab's CA, metrics on 127.0.0.1:9153.
+# shellcheck disable=SC2120  # the argument is optional
+lab_dotproxy_args() {
+	printf '%s\n' --port "$LAB_PORT" --upstream "${1:-$LAB_DOT4@853#$LAB_AUTH}" --ca-file "$LAB_CA" --metrics "$LAB_METRICS"
+}
+
+# lab_dotproxy_start ARGS...: start build/dotproxy with ARGS in the gateway ns and wait until its
+# UDP and TCP port (--port, or the port of the first --listen) listen and /health answers
+# (if --metrics is given). Sets LAB_DP_PID. Returns 1 with the log on stderr if it does not come up.
+lab_dotproxy_start() {
+	local port=5353 listen='' metrics='' a prev=''
+	for a in "$@"; do
+		case $prev in
+		--port) port=$a ;;
+		--listen) [[ -z $listen ]] && listen=$a ;;
+		--metrics) metrics=$a ;;
+		esac
+		prev=$a
+	done
+	if [[ $listen == *@* ]]; then port=${listen##*@}; fi
+	[[ -x $DOTPROXY ]] || { echo "lab: $DOTPROXY is missing (run make)" >&2; return 1; }
+	LAB_DP_LOG=$LAB_DIR/dotproxy.$((++LAB_DP_RUNS)).log
+	echo "+ dotproxy $*" >"$LAB_DP_LOG"
+	ip netns exec "$LAB_NS_G" "$DOTPROXY" "$@" >>"$LAB_DP_LOG" 2>&1 &
+	LAB_DP_PID=$!
+	LAB_DP_METRICS=$metrics
+	if ! lab_wait_port "$LAB_NS_G" u "$port" 10 "$LAB_DP_PID" ||
+		! lab_wait_port "$LAB_NS_G" t "$port" 10 "$LAB_DP_PID"; then
+		echo "lab: dotproxy did not listen on port $port; log:" >&2
+		tail -n 20 "$LAB_DP_LOG" >&2
+		lab_dotproxy_stop
+		return 1
+	fi
+	if [[ -n $metrics ]]; then
+		local i
+		for ((i = 0; i < 100; i++)); do
+			[[ $(lab_http /health 2>/dev/null) == *ok* ]] && break
+			sleep 0.05
+		done
+		((i < 100)) || { echo "lab: dotproxy /health did not answer on $metrics" >&2; lab_dotproxy_stop; return 1; }
+	fi
+	lab_log "dotproxy pid $LAB_DP_PID: $*"
+}
+
+# lab_dotproxy_stop: SIGTERM by PID; returns its exit status (0 expected), sets LAB_DP_RC.
+lab_dotproxy_stop() {
+	LAB_DP_RC=0
+	[[ -n ${LAB_DP_PID:-} ]] || return 0
+	lab_stop_pid "$LAB_DP_PID"
+	LAB_DP_RC=$?
+	LAB_DP_PID=
+	return $LAB_DP_RC
+}
+
+lab_dotproxy_alive() { [[ -n ${LAB_DP_PID:-} ]] && lab_running "$LAB_DP_PID"; }
+
+# lab_http PATH: GET PATH from dotproxy's --metrics address inside the gateway ns.
+lab_http() {
+	local hostport=${LAB_DP_METRICS:-$LAB_METRICS}
+	ip netns exec "$LAB_NS_G" curl -sS --max-time 3 --noproxy '*' "http://$hostport$1"
+}
+lab_metrics() { lab_http /metrics; }
+
+# lab_metric SERIES: the value of one series, e.g. dotproxy_tls_handshakes_total or
+# 'dotproxy_answers_total{rcode="SERVFAIL"}', as an integer. Prints nothing and returns 1 if absent.
+lab_metric() {
+	lab_metrics | awk -v s="$1" '$1 == s { printf "%d\n", $2; f = 1; exit } END { exit !f }'
+}
+# lab_metric0 SERIES: like lab_metric, 0 if the series is absent (labelled series may appear late).
+lab_metric0() { lab_metric "$1" || echo 0; }
+
+# lab_rules up|down ARGS...: iptables/dotproxy-rules in the gateway ns. Output goes to the run log.
+lab_rules() {
+	[[ -x $DOTPROXY_RULES ]] || { echo "lab: $DOTPROXY_RULES is missing" >&2; return 1; }
+	echo "+ dotproxy-rules $*" >>"$LAB_DIR/rules.log"
+	ip netns exec "$LAB_NS_G" "$DOTPROXY_RULES" "$@" >>"$LAB_DIR/rules.log" 2>&1 ||
+		{ echo "lab: dotproxy-rules $* failed:" >&2; tail -n 10 "$LAB_DIR/rules.log" >&2; return 1; }
+}
+
+# --- queries -----------------------------------------------------------------------------------
+# lab_dig NS ARGS...: dig inside the client (c), gateway (g) or upstream (u) ns, one try, 3 s.
+lab_dig() {
+	local ns=$1; shift
+	case $ns in c) ns=$LAB_NS_C ;; g) ns=$LAB_NS_G ;; u) ns=$LAB_NS_U ;; esac
+	ip netns exec "$ns" dig +tries=1 +time=3 "$@" 2>&1
+}
+# Pieces of a dig answer (full dig output on stdin).
+dig_status() { grep -o 'status: [A-Z]*' | head -n1 | cut -d' ' -f2; }
+dig_flags() { sed -n 's/.*;; flags: \([a-z ]*\);.*/\1/p' | head -n1; }
+dig_server() { sed -n 's/^;; SERVER: \([^#]*\)#\([0-9]*\)(.*/\1#\2/p' | head -n1; }
+# dig_answers TYPE: rdata of the answer section's TYPE records, sorted, one per line (TXT unquoted).
+dig_answers() {
+	awk -v t="$1" '/^;; ANSWER SECTION:/ { a = 1; next } /^$/ { a = 0 } a && $4 == t {
+		$1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); gsub(/"/, ""); gsub(/" "/, ""); print }' | sort
+}
+
+dig_proto() { sed -n 's/^;; SERVER: .*(\(UDP\|TCP\))$/\1/p' | head -n1; }
+
+# lab_expect_www DESC NS SERVER TYPE [DIG ARGS...]: assert that `dig @SERVER www.dotproxy.test TYPE`
+# run in NS (c|g) answers NOERROR with exactly the DoT server's record (A or AAAA), and that
+# dig's SERVER line names SERVER and the port asked (53 unless -p is among the args).
+lab_expect_www() {
+	local desc=$1 ns=$2 server=$3 type=$4; shift 4
+	local want decoy out st ans srv port=53 prev='' a why
+	for a in "$@"; do [[ $prev == -p ]] && port=$a; prev=$a; done
+	if [[ $type == A ]]; then want=$LAB_WWW_A decoy=$LAB_DECOY_WWW_A; else want=$LAB_WWW_AAAA decoy=$LAB_DECOY_WWW_AAAA; fi
+	out=$(lab_dig "$ns" "@$server" "$LAB_WWW" "$type" "$@")
+	st=$(dig_status <<<"$out")
+	ans=$(dig_answers "$type" <<<"$out" | paste -sd, -)
+	srv=$(dig_server <<<"$out")
+	if [[ $st == NOERROR && $ans == "$want" && $srv == "$server#$port" ]]; then
+		ok "$desc: $ans from $srv ($(dig_proto <<<"$out"))"
+	else
+		why="status=${st:-none} answer=${ans:-none} server=${srv:-none}; want $want from $server#$port"
+		[[ -n $ans && $ans == "$decoy" ]] && why+=" (that is the DECOY's record: not intercepted)"
+		[[ -z $st ]] && why+="; dig said: $(grep -v '^;; global\|^; <<>>\|^$' <<<"$out" | tail -n 2)"
+		fail "$desc" "$why"
+	fi
+}
+
+# lab_expect_status DESC NS SERVER RCODE [DIG ARGS...]: assert dig's status for www.dotproxy.test
+# is RCODE with an empty answer section (so no record, DoT or decoy, reached the client).
+lab_expect_status() {
+	local desc=$1 ns=$2 server=$3 want=$4; shift 4
+	local out st ans
+	out=$(lab_dig "$ns" "@$server" "$LAB_WWW" A "$@")
+	st=$(dig_status <<<"$out")
+	ans=$(dig_answers A <<<"$out" | paste -sd, -)
+	if [[ $st == "$want" && -z $ans ]]; then ok "$desc: $st"
+	else fail "$desc" "status=${st:-none} answer=${ans:-none}; want $want and no answer"; fi
+}
+
+# lab_expect_src DESC NS SERVER TYPE: a UDP query from an unconnected socket: the answer must come
+# from SERVER port 53 (the address the client asked) and carry the DoT server's record.
+lab_expect_src() {
+	local desc=$1 ns=$2 server=$3 type=$4 out want
+	[[ $ns == c ]] && ns=$LAB_NS_C
+	[[ $ns == g ]] && ns=$LAB_NS_G
+	if [[ $type == A ]]; then want=$LAB_WWW_A; else want=$LAB_WWW_AAAA; fi
+	out=$(ip netns exec "$ns" "$LAB_PY" "$LAB_CONF_DIR/dnsclient.py" src "$server" "$LAB_WWW" "$type" 2>&1)
+	if [[ $out == "from=$server port=53 id_match=1 rcode=NOERROR answers=$want" ]]; then
+		ok "$desc: answer came from $server port 53"
+	else
+		fail "$desc" "$out; want from=$server port=53 id_match=1 rcode=NOERROR answers=$want"
+	fi
+}
+
+# lab_expect_wan53 DESC: assert the gateway sent no packet to port 53 out of its WAN interface
+# since the last lab_wan53_reset.
+lab_expect_wan53_zero() {
+	local n
+	n=$(lab_wan53_count)
+	if [[ $n == 0 ]]; then ok "$1: 0 packets to port 53 left the gateway's WAN interface"
+	else fail "$1" "$n packets to port 53 left the gateway's WAN interface ($LAB_WAN_IF)"; fi
+}
+
+# lab_ms: monotonic-enough milliseconds.
+lab_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# --- up / down ---------------------------------------------------------------------------------
+lab_up() {
+	[[ $(id -u) == 0 ]] || lab_bail "the lab needs root (network namespaces, iptables)"
+	local t
+	for t in ip iptables ip6tables unbound openssl dig kdig curl ss; do
+		command -v "$t" >/dev/null || lab_bail "missing tool: $t (make installs the lab's packages)"
+	done
+	LAB_ID=${LAB_ID:-$(printf '%04x%04x' $$ $RANDOM | tail -c 8)}
+	LAB_NS_C=dpc-$LAB_ID LAB_NS_G=dpg-$LAB_ID LAB_NS_U=dpu-$LAB_ID
+	LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dotproxy-lab.$LAB_ID.XXXXXX") || lab_bail "mktemp failed"
+	LAB_DP_RUNS=0
+	LAB_DP_PID='' LAB_UB_PID_dot='' LAB_UB_PID_decoy=''
+	if [[ ${LAB_KEEP:-0} != 1 ]]; then
+		trap lab_down EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+		trap 'exit 129' HUP
+		trap 'exit 141' PIPE
+	fi
+	lab_netns || lab_bail "could not build the namespaces"
+	lab_certs || lab_bail "could not make the test certificates"
+	local who
+	for who in dot decoy; do
+		lab_zone "$who" >"$LAB_DIR/zone-$who.conf"
+		sed -e "s|@DIR@|$LAB_DIR|g" -e "s|@ADDR4@|$( [[ $who == dot ]] && echo "$LAB_DOT4" || echo "$LAB_DECOY4")|g" \
+			-e "s|@ADDR6@|$( [[ $who == dot ]] && echo "$LAB_DOT6" || echo "$LAB_DECOY6")|g" \
+			"$LAB_CONF_DIR/unbound-$who.conf.in" >"$LAB_DIR/unbound-$who.conf"
+		unbound-checkconf "$LAB_DIR/unbound-$who.conf" >"$LAB_DIR/checkconf-$who.log" 2>&1 ||
+			{ cat "$LAB_DIR/checkconf-$who.log" >&2; lab_bail "bad unbound $who config"; }
+		lab_unbound_start "$who" || lab_bail "unbound $who did not start"
+	done
+	lab_counter_install || lab_bail "could not install the WAN port-53 counter"
+	lab_log "up: $LAB_NS_C $LAB_NS_G $LAB_NS_U in $LAB_DIR"
+}
+
+# lab_down: stop everything started in the lab's namespaces (by PID), delete them and the temp dir.
+# Safe to call twice.
+lab_down() {
+	local rc=$? ns pid
+	trap - EXIT INT TERM HUP PIPE
+	[[ -n ${LAB_ID:-} ]] || return $rc
+	lab_stop_pid "${LAB_DP_PID:-}"
+	lab_stop_pid "${LAB_UB_PID_dot:-}"
+	lab_stop_pid "${LAB_UB_PID_decoy:-}"
+	for pid in ${LAB_EXTRA_PIDS:-}; do lab_stop_pid "$pid"; done
+	for ns in ${LAB_NS_C:-} ${LAB_NS_G:-} ${LAB_NS_U:-}; do
+		[[ -e /run/netns/$ns ]] || continue
+		# anything still running inside our own namespaces was started by this lab
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns delete "$ns" 2>/dev/null
+	done
+	if [[ -n ${LAB_DIR:-} && -d $LAB_DIR && ${LAB_KEEP_DIR:-0} != 1 ]]; then rm -rf "$LAB_DIR"; fi
+	LAB_ID=
+	return $rc
+}
+
+# --- run by hand -------------------------------------------------------------------------------
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	state=/tmp/dotproxy-lab.last
+	case ${1:-} in
+	up)
+		trap lab_down EXIT   # undo a half-built lab; cleared once it is up
+		LAB_KEEP=1 lab_up
+		trap - EXIT
+		{
+			declare -p LAB_ID LAB_NS_C LAB_NS_G LAB_NS_U LAB_DIR LAB_UB_PID_dot LAB_UB_PID_decoy \
+				LAB_CA LAB_CA_OTHER LAB_PIN LAB_PIN_WRONG
+		} | sed 's/^declare -[-a-z]* //' >"$LAB_DIR/env"
+		echo "$LAB_DIR/env" >"$state"
+		cat <<-EOF
+			lab $LAB_ID is up (state: $LAB_DIR/env)
+			  ip netns exec $LAB_NS_C dig $LAB_WWW @$LAB_DECOY4
+			  ip netns exec $LAB_NS_G kdig +tls-ca=$LAB_CA +tls-hostname=$LAB_AUTH @$LAB_DOT4 $LAB_WWW
+			  ip netns exec $LAB_NS_G $DOTPROXY $(lab_dotproxy_args | tr '\n' ' ')
+			  $0 down
+		EOF
+		;;
+	down)
+		envf=$(cat "$state" 2>/dev/null)
+		[[ -n ${2:-} ]] && envf=$(find "${TMPDIR:-/tmp}" -maxdepth 2 -path "*/dotproxy-lab.$2.*/env" 2>/dev/null | head -n1)
+		[[ -f $envf ]] || { echo "no lab state found (${envf:-$state})" >&2; exit 1; }
+		# shellcheck disable=SC1090
+		. "$envf"
+		id=$LAB_ID
+		lab_down
+		rm -f "$state"
+		echo "lab $id is down"
+		;;
+	*)
+		echo "usage: $0 up | down [ID]   (or source it from a test)" >&2
+		exit 2
+		;;
+	esac
+fi
