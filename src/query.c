@@ -44,6 +44,7 @@ static void on_deadline(struct loop *l, void *arg)
 
 	(void)l;
 	q->qt->m->timeouts++;
+	pool_deadline(q);
 	query_fail(q, DNS_RCODE_SERVFAIL);
 }
 

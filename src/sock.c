@@ -136,6 +136,11 @@ int sock_listen(const union sockaddr_any *addr, int type, bool transparent)
 			goto fail;
 	}
 	if (type == SOCK_DGRAM) {
+		int rcvbuf = SOCK_UDP_RCVBUF;
+
+		/* absorb bursts: the default (~208 KiB) overflows at a few hundred queries in flight */
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 		/* the address each datagram was sent to: to answer from it */
 		if (v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
 		       : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)))

@@ -17,6 +17,7 @@ union sockaddr_any {
 };
 
 #define SOCK_ADDRSTRLEN 64	/* "[v6]:port" */
+#define SOCK_UDP_RCVBUF (4 << 20)	/* receive buffer of UDP listeners */
 
 static inline socklen_t sock_len(const union sockaddr_any *a)
 {

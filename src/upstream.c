@@ -42,6 +42,7 @@ struct upconn {
 	bool read_wants_write;		/* SSL_read asked for EPOLLOUT */
 	bool write_wants_read;		/* SSL_write asked for EPOLLIN */
 	struct loop_timer timer;	/* connect+handshake deadline, or idle close */
+	uint64_t last_rx;		/* when bytes last arrived (or the handshake ended) */
 	struct loop_defer kick;		/* open or flush after this loop iteration */
 };
 
@@ -141,6 +142,17 @@ void pool_unlink(struct query *q)
 		loop_timer_set(c->up->pool->loop, &c->timer, c->up->pool->idle_ms);
 }
 
+void pool_deadline(struct query *q)
+{
+	struct upconn *c = q->conn;
+	bool silent = c && q->state == Q_SENT && c->state == C_READY &&
+		      loop_now(c->up->pool->loop) - c->last_rx >= c->up->pool->qt->timeout_ms;
+
+	pool_unlink(q);
+	if (silent)
+		conn_close(c, false, "nothing received for a whole query deadline");
+}
+
 /* ---- connection ---- */
 
 static void conn_want(struct upconn *c, uint32_t ev)
@@ -167,6 +179,7 @@ static void conn_ready(struct upconn *c)
 	log_debug("upstream %s: TLS ready (%s%s)", u->cfg->label, SSL_get_version(c->ssl),
 		  SSL_session_reused(c->ssl) ? ", resumed" : "");
 	c->state = C_READY;
+	c->last_rx = loop_now(p->loop);
 	u->retry_at = 0;
 	u->backoff_ms = 0;
 	loop_timer_cancel(p->loop, &c->timer);
@@ -300,6 +313,7 @@ static void conn_read(struct upconn *c)
 			return;
 		}
 		c->rlen += (size_t)r;
+		c->last_rx = loop_now(c->up->pool->loop);
 		while (c->rlen - off >= 2) {
 			size_t flen = wire_get_u16(c->rbuf + off);
 

@@ -31,6 +31,13 @@ void pool_send(struct pool *p, struct query *q);
 /* Take @q off the connection it is queued or in flight on. */
 void pool_unlink(struct query *q);
 
+/*
+ * @q reached its deadline: take it off its connection, and drop that
+ * connection if nothing at all came back on it for a whole deadline
+ * (half-open), so the queries after it reconnect instead of waiting too.
+ */
+void pool_deadline(struct query *q);
+
 /* Append per-upstream metrics; returns 1 if some upstream is usable. */
 int pool_render(const struct pool *p, struct strbuf *sb);
 

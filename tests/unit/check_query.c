@@ -35,6 +35,11 @@ void pool_unlink(struct query *q)
 	q->conn = NULL;
 }
 
+void pool_deadline(struct query *q)
+{
+	pool_unlink(q);
+}
+
 /* ---- a front-end that records replies ---- */
 
 struct reply {
