@@ -270,6 +270,9 @@ static void conn_flush(struct upconn *c)
 		return;
 	}
 	conn_want(c, c->read_wants_write ? EPOLLIN | EPOLLOUT : EPOLLIN);
+	/* ready with nothing to do (its queries timed out during the handshake): idle from now */
+	if (c->state == C_READY && !c->sent.n && !loop_timer_armed(&c->timer))
+		loop_timer_set(c->up->pool->loop, &c->timer, c->up->pool->idle_ms);
 }
 
 /* Handle one answer frame. Returns 0, or -1 if the connection must go. */
