@@ -70,10 +70,18 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
 	char *end;
 	unsigned long v;
 
-	if (!*s || *s == '-')
+	int base = 10;
+
+	if (!*s || *s == '-' || *s == '+')
 		return -1;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {	/* decimal or 0x hex, never octal */
+		base = 16;
+		s += 2;
+		if (!*s)
+			return -1;
+	}
 	errno = 0;
-	v = strtoul(s, &end, 0);
+	v = strtoul(s, &end, base);
 	if (errno || *end || v < min || v > max)
 		return -1;
 	*out = v;
@@ -203,9 +211,12 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 	c->max_tcp_clients = 256;
 
 	opterr = 0;
-	optind = 1;
+	optind = 0;	/* glibc: 0 resets fully, also a half-parsed short-option cluster */
 	while ((opt = getopt_long(argc, argv, ":vhV", long_opts, NULL)) != -1) {
-		const char *name = optind > 1 && optind <= argc ? argv[optind - 1] : "?";
+		char shortname[3] = { '-', (char)optopt, '\0' };
+		/* a short option (possibly inside a cluster) by optopt, a long one by its argv word */
+		const char *name = optopt > 0 && optopt < 256 ? shortname :
+				   optind > 1 && optind <= argc ? argv[optind - 1] : "?";
 
 		switch (opt) {
 		case OPT_MODE:

@@ -170,10 +170,13 @@ bool dns_answer_matches(const uint8_t *ans, size_t alen, const uint8_t *query, s
 
 size_t dns_make_error(const uint8_t *query, size_t qlen, int rcode, uint8_t *out, size_t cap)
 {
-	uint16_t flags = wire_get_u16(query + 2);
+	uint16_t flags;
 	size_t n = DNS_HDR_LEN;
 	struct wire w;
 
+	if (qlen < DNS_HDR_LEN || cap < DNS_HDR_LEN)
+		return 0;
+	flags = wire_get_u16(query + 2);
 	memset(out, 0, DNS_HDR_LEN);
 	memcpy(out, query, 2);
 	/* QR, the client's opcode and RD and CD, RA, the rcode */
@@ -216,6 +219,8 @@ size_t dns_truncate(const uint8_t *ans, size_t alen, uint8_t *out, size_t max)
 		dns_read_name(&w, NULL);
 		wire_skip(&w, 4);
 	}
+	if (!wire_ok(&w))	/* shorter than a header, or the question is broken */
+		return 0;
 	qend = w.pos;
 	/* find the OPT record to keep the extended rcode and DO bit */
 	for (uint32_t i = 0; i < (uint32_t)an + ns + ar && wire_ok(&w); i++) {

@@ -67,15 +67,16 @@ void dns_skip_rr(struct wire *w);
 bool dns_answer_matches(const uint8_t *ans, size_t alen, const uint8_t *query, size_t qlen);
 
 /*
- * Build a response with @rcode to @query into @out (@cap >= DNS_HDR_LEN).
- * The question is echoed when it parses. Returns the length.
+ * Build a response with @rcode to @query into @out. The question is echoed
+ * when it parses. Returns the length, or 0 if @query is shorter than a
+ * header or @cap cannot hold one.
  */
 size_t dns_make_error(const uint8_t *query, size_t qlen, int rcode, uint8_t *out, size_t cap);
 
 /*
  * Build a truncated copy of @ans (TC set, header and question only, plus an
- * empty OPT if @ans had one) into @out, at most @max octets (>= 512).
- * Returns the length, or 0 if @ans cannot be parsed that far.
+ * empty OPT if @ans had one) into @out, at most @max octets.
+ * Returns the length, or 0 if @ans cannot be parsed that far or it does not fit.
  */
 size_t dns_truncate(const uint8_t *ans, size_t alen, uint8_t *out, size_t max);
 

@@ -246,6 +246,7 @@ int loop_run(struct loop *l)
 		run_deferred(l);
 		run_timers(l);
 	}
+	l->stop = false;	/* a later loop_run runs again */
 	return 0;
 }
 

@@ -171,7 +171,7 @@ void query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size
 
 void query_answer(struct query *q, uint8_t *ans, size_t len)
 {
-	uint8_t tc[DNS_HDR_LEN + DNS_MAX_NAME + 4 + 11];
+	uint8_t tc[DNS_UDP_MIN];	/* header + question + OPT always fit */
 
 	dns_set_id(ans, q->client_id);
 	if (len > q->max_answer) {
