@@ -26,10 +26,21 @@ struct tcp_frontend *tcp_frontend_new(struct loop *l, const struct config *cfg, 
 				      struct metrics *m, char *err, size_t errlen);
 void tcp_frontend_free(struct loop *l, struct tcp_frontend *t);
 
+/* An open listening socket and the address it is bound to. */
+struct listen_sock {
+	int fd;
+	union sockaddr_any addr;
+};
+
 /*
- * The addresses to listen on: --listen, or every address on --port (IPv4
- * and IPv6). Returns how many were written to @out (CFG_MAX_LISTEN).
+ * Open @type (SOCK_DGRAM or SOCK_STREAM) sockets on every address @cfg asks
+ * for (--listen, or IPv4 and IPv6 wildcards on --port; IPv6 skipped where the
+ * host has none), transparent in tproxy mode. Returns how many were written
+ * to @out (CFG_MAX_LISTEN), or -1 with one line in @err and none left open.
  */
-int listen_addrs(const struct config *cfg, union sockaddr_any *out);
+int listen_open(const struct config *cfg, int type, struct listen_sock *out, char *err, size_t errlen);
+
+/* Close @n sockets of @socks. */
+void listen_close(struct listen_sock *socks, int n);
 
 #endif

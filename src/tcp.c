@@ -238,9 +238,9 @@ static const struct frontend_ops tcp_ops = {
 struct tcp_frontend *tcp_frontend_new(struct loop *l, const struct config *cfg, struct qtable *qt,
 				      struct metrics *m, char *err, size_t errlen)
 {
-	union sockaddr_any addrs[CFG_MAX_LISTEN];
+	struct listen_sock socks[CFG_MAX_LISTEN];
 	struct tcp_frontend *t = calloc(1, sizeof(*t));
-	int n = listen_addrs(cfg, addrs);
+	int n;
 
 	if (!t || !(t->clients = calloc(cfg->max_tcp_clients, sizeof(*t->clients)))) {
 		free(t);
@@ -259,23 +259,17 @@ struct tcp_frontend *tcp_frontend_new(struct loop *l, const struct config *cfg, 
 		t->clients[i].io.fd = -1;
 		loop_timer_init(&t->clients[i].idle, client_idle, &t->clients[i]);
 	}
+	n = listen_open(cfg, SOCK_STREAM, socks, err, errlen);
+	if (n < 0) {
+		tcp_frontend_free(l, t);
+		return NULL;
+	}
 	for (int i = 0; i < n; i++) {
-		char a[SOCK_ADDRSTRLEN];
-		int fd = sock_listen(&addrs[i], SOCK_STREAM, cfg->mode == MODE_TPROXY);
-
-		if (fd == -EAFNOSUPPORT && !cfg->nlisten)
-			continue;
-		if (fd < 0) {
-			snprintf(err, errlen, "cannot listen on TCP %s: %s%s", sock_ntop(&addrs[i], a, sizeof(a)),
-				 strerror(-fd), fd == -EPERM ? " (tproxy mode needs root or CAP_NET_ADMIN)" : "");
-			tcp_frontend_free(l, t);
-			return NULL;
-		}
 		t->listeners[t->nlisteners].t = t;
-		if (loop_io_add(l, &t->listeners[t->nlisteners].io, fd, EPOLLIN, tcp_accept,
+		if (loop_io_add(l, &t->listeners[t->nlisteners].io, socks[i].fd, EPOLLIN, tcp_accept,
 				&t->listeners[t->nlisteners]) < 0) {
 			snprintf(err, errlen, "epoll: %s", strerror(errno));
-			close(fd);
+			listen_close(socks + i, n - i);
 			tcp_frontend_free(l, t);
 			return NULL;
 		}

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -38,6 +39,14 @@ SSL_CTX *tls_ctx_new(const char *ca_file, int (*new_session)(SSL *, SSL_SESSION 
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	if (ca_file) {
+		FILE *f = fopen(ca_file, "r");
+
+		if (!f) {
+			snprintf(err, errlen, "--ca-file \"%s\": %s", ca_file, strerror(errno));
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		fclose(f);
 		ERR_clear_error();
 		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
 			snprintf(err, errlen, "--ca-file \"%s\": cannot load CA certificates: %s",

@@ -63,20 +63,6 @@ struct udp_frontend {
 	uint8_t bufs[UDP_BATCH][UDP_BUF];
 };
 
-int listen_addrs(const struct config *cfg, union sockaddr_any *out)
-{
-	if (cfg->nlisten) {
-		memcpy(out, cfg->listen, sizeof(cfg->listen[0]) * (size_t)cfg->nlisten);
-		return cfg->nlisten;
-	}
-	memset(out, 0, 2 * sizeof(*out));
-	out[0].sin.sin_family = AF_INET;
-	out[0].sin.sin_port = htons(cfg->port);
-	out[1].sin6.sin6_family = AF_INET6;
-	out[1].sin6.sin6_port = htons(cfg->port);
-	return 2;
-}
-
 /* A socket bound to @local (not ours) for answering as it: TPROXY replies. */
 static int tsock_get(struct udp_frontend *u, const union sockaddr_any *local)
 {
@@ -267,12 +253,17 @@ static const struct frontend_ops udp_ops = {
 struct udp_frontend *udp_frontend_new(struct loop *l, const struct config *cfg, struct qtable *qt,
 				      struct metrics *m, char *err, size_t errlen)
 {
-	union sockaddr_any addrs[CFG_MAX_LISTEN];
+	struct listen_sock socks[CFG_MAX_LISTEN];
 	struct udp_frontend *u = calloc(1, sizeof(*u));
-	int n = listen_addrs(cfg, addrs);
+	int n;
 
 	if (!u) {
 		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	n = listen_open(cfg, SOCK_DGRAM, socks, err, errlen);
+	if (n < 0) {
+		free(u);
 		return NULL;
 	}
 	u->fe.ops = &udp_ops;
@@ -284,24 +275,12 @@ struct udp_frontend *udp_frontend_new(struct loop *l, const struct config *cfg, 
 	for (int i = 0; i < TSOCK_CACHE; i++)
 		u->tsocks[i].fd = -1;
 	for (int i = 0; i < n; i++) {
-		char a[SOCK_ADDRSTRLEN];
-		int fd = sock_listen(&addrs[i], SOCK_DGRAM, u->transparent);
-
-		if (fd == -EAFNOSUPPORT && !cfg->nlisten) {
-			log_warnx("IPv6 is not available: listening on IPv4 only");
-			continue;
-		}
-		if (fd < 0) {
-			snprintf(err, errlen, "cannot listen on UDP %s: %s%s", sock_ntop(&addrs[i], a, sizeof(a)),
-				 strerror(-fd), fd == -EPERM ? " (tproxy mode needs root or CAP_NET_ADMIN)" : "");
-			udp_frontend_free(l, u);
-			return NULL;
-		}
 		u->socks[u->nsocks].u = u;
-		u->socks[u->nsocks].port = sock_port(&addrs[i]);
-		if (loop_io_add(l, &u->socks[u->nsocks].io, fd, EPOLLIN, udp_readable, &u->socks[u->nsocks]) < 0) {
+		u->socks[u->nsocks].port = sock_port(&socks[i].addr);
+		if (loop_io_add(l, &u->socks[u->nsocks].io, socks[i].fd, EPOLLIN, udp_readable,
+				&u->socks[u->nsocks]) < 0) {
 			snprintf(err, errlen, "epoll: %s", strerror(errno));
-			close(fd);
+			listen_close(socks + i, n - i);
 			udp_frontend_free(l, u);
 			return NULL;
 		}
