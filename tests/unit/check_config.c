@@ -74,11 +74,11 @@ START_TEST(upstream_ipv4_default_port)
 	struct upstream_cfg u;
 	char err[256];
 
-	ck_assert_int_eq(upstream("1.1.1.1#cloudflare-dns.com", &u, err, sizeof(err)), 0);
-	assert_v4(&u.addr, 1, 1, 1, 1, 853);
-	ck_assert_str_eq(u.name, "cloudflare-dns.com");
+	ck_assert_int_eq(upstream("192.0.2.1#dot.example.net", &u, err, sizeof(err)), 0);
+	assert_v4(&u.addr, 192, 0, 2, 1, 853);
+	ck_assert_str_eq(u.name, "dot.example.net");
 	ck_assert_int_eq(u.npins, 0);
-	ck_assert_str_eq(u.label, "1.1.1.1@853#cloudflare-dns.com");
+	ck_assert_str_eq(u.label, "192.0.2.1@853#dot.example.net");
 }
 END_TEST
 
@@ -87,10 +87,10 @@ START_TEST(upstream_ipv4_with_port)
 	struct upstream_cfg u;
 	char err[256];
 
-	ck_assert_int_eq(upstream("9.9.9.9@8853#dns.quad9.net", &u, err, sizeof(err)), 0);
-	assert_v4(&u.addr, 9, 9, 9, 9, 8853);
-	ck_assert_str_eq(u.name, "dns.quad9.net");
-	ck_assert_str_eq(u.label, "9.9.9.9@8853#dns.quad9.net");
+	ck_assert_int_eq(upstream("198.51.100.9@8853#dns.example.org", &u, err, sizeof(err)), 0);
+	assert_v4(&u.addr, 198, 51, 100, 9, 8853);
+	ck_assert_str_eq(u.name, "dns.example.org");
+	ck_assert_str_eq(u.label, "198.51.100.9@8853#dns.example.org");
 }
 END_TEST
 
@@ -99,10 +99,10 @@ START_TEST(upstream_ipv6_bare)
 	struct upstream_cfg u;
 	char err[256];
 
-	ck_assert_int_eq(upstream("2606:4700:4700::1111@853#cloudflare-dns.com", &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(upstream("2606:4700:4700::1111@853#dot.example.net", &u, err, sizeof(err)), 0);
 	assert_v6(&u.addr, V6_CF, 853);
-	ck_assert_str_eq(u.name, "cloudflare-dns.com");
-	ck_assert_str_eq(u.label, "2606:4700:4700::1111@853#cloudflare-dns.com");
+	ck_assert_str_eq(u.name, "dot.example.net");
+	ck_assert_str_eq(u.label, "2606:4700:4700::1111@853#dot.example.net");
 
 	ck_assert_int_eq(upstream("2001:db8::53#dot.example", &u, err, sizeof(err)), 0);
 	assert_v6(&u.addr, V6_DOC53, 853);
@@ -151,16 +151,16 @@ START_TEST(upstream_missing_hash)
 	struct upstream_cfg u;
 	char err[256];
 
-	ck_assert_int_eq(upstream("1.1.1.1", &u, err, sizeof(err)), -1);
+	ck_assert_int_eq(upstream("192.0.2.1", &u, err, sizeof(err)), -1);
 	assert_err_line(err, "--upstream");
-	ck_assert_int_eq(upstream("1.1.1.1@853", &u, err, sizeof(err)), -1);
-	assert_err_line(err, "1.1.1.1@853");
+	ck_assert_int_eq(upstream("192.0.2.1@853", &u, err, sizeof(err)), -1);
+	assert_err_line(err, "192.0.2.1@853");
 }
 END_TEST
 
 START_TEST(upstream_empty_name)
 {
-	static const char *const specs[] = { "1.1.1.1#", "1.1.1.1@853#", "1.1.1.1#^sha256/" PIN_SEQ_B64 };
+	static const char *const specs[] = { "192.0.2.1#", "192.0.2.1@853#", "192.0.2.1#^sha256/" PIN_SEQ_B64 };
 	struct upstream_cfg u;
 	char err[256];
 
@@ -173,8 +173,8 @@ END_TEST
 
 START_TEST(upstream_bad_name_char)
 {
-	static const char *const specs[] = { "1.1.1.1#bad name", "1.1.1.1#exa$mple.com", "1.1.1.1#a/b",
-					     "1.1.1.1#a@b", "1.1.1.1#a#b", "1.1.1.1#\xc3\xa9.example" };
+	static const char *const specs[] = { "192.0.2.1#bad name", "192.0.2.1#exa$mple.com", "192.0.2.1#a/b",
+					     "192.0.2.1#a@b", "192.0.2.1#a#b", "192.0.2.1#\xc3\xa9.example" };
 	struct upstream_cfg u;
 	char err[256];
 
@@ -193,13 +193,13 @@ START_TEST(upstream_name_length)
 
 	memset(name, 'a', 253);			/* RFC 1035: 253 characters in text form */
 	name[253] = '\0';
-	snprintf(spec, sizeof(spec), "1.1.1.1#%s", name);
+	snprintf(spec, sizeof(spec), "192.0.2.1#%s", name);
 	ck_assert_int_eq(upstream(spec, &u, err, sizeof(err)), 0);
 	ck_assert_str_eq(u.name, name);
 
 	name[253] = 'a';
 	name[254] = '\0';
-	snprintf(spec, sizeof(spec), "1.1.1.1#%s", name);
+	snprintf(spec, sizeof(spec), "192.0.2.1#%s", name);
 	ck_assert_int_eq(upstream(spec, &u, err, sizeof(err)), -1);
 	assert_err_line(err, "--upstream");
 }
@@ -208,8 +208,8 @@ END_TEST
 START_TEST(upstream_bad_ip)
 {
 	static const char *const specs[] = { "1.1.1#x", "256.1.1.1#x", "dns.example#x", "#x", "@853#x",
-					     "[::1#x", "::1]@853#x", "[::1]853#x", "[1.1.1.1.1]#x",
-					     "2001:db8::g#x", " 1.1.1.1#x" };
+					     "[::1#x", "::1]@853#x", "[::1]853#x", "[192.0.2.1.1]#x",
+					     "2001:db8::g#x", " 192.0.2.1#x" };
 	struct upstream_cfg u;
 	char err[256];
 
@@ -222,8 +222,8 @@ END_TEST
 
 START_TEST(upstream_bad_port)
 {
-	static const char *const specs[] = { "1.1.1.1@0#x", "1.1.1.1@65536#x", "1.1.1.1@dns#x",
-					     "1.1.1.1@#x", "1.1.1.1@85a#x", "1.1.1.1@-1#x",
+	static const char *const specs[] = { "192.0.2.1@0#x", "192.0.2.1@65536#x", "192.0.2.1@dns#x",
+					     "192.0.2.1@#x", "192.0.2.1@85a#x", "192.0.2.1@-1#x",
 					     "[::1]@0#x", "[::1]@99999#x" };
 	struct upstream_cfg u;
 	char err[256];
@@ -232,9 +232,9 @@ START_TEST(upstream_bad_port)
 		ck_assert_msg(upstream(specs[i], &u, err, sizeof(err)) == -1, "%s accepted", specs[i]);
 		assert_err_line(err, "--upstream");
 	}
-	ck_assert_int_eq(upstream("1.1.1.1@65535#x", &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(upstream("192.0.2.1@65535#x", &u, err, sizeof(err)), 0);
 	ck_assert_uint_eq(sock_port(&u.addr), 65535);
-	ck_assert_int_eq(upstream("1.1.1.1@1#x", &u, err, sizeof(err)), 0);
+	ck_assert_int_eq(upstream("192.0.2.1@1#x", &u, err, sizeof(err)), 0);
 	ck_assert_uint_eq(sock_port(&u.addr), 1);
 }
 END_TEST
@@ -246,12 +246,12 @@ START_TEST(upstream_one_pin)
 	char err[256];
 
 	pin_seq(want);
-	ck_assert_int_eq(upstream("1.1.1.1@853#cloudflare-dns.com^sha256/" PIN_SEQ_B64, &u, err,
+	ck_assert_int_eq(upstream("192.0.2.1@853#dot.example.net^sha256/" PIN_SEQ_B64, &u, err,
 				  sizeof(err)), 0);
 	ck_assert_int_eq(u.npins, 1);
 	ck_assert_mem_eq(u.pins[0], want, CFG_PIN_LEN);
-	ck_assert_str_eq(u.name, "cloudflare-dns.com");
-	ck_assert_str_eq(u.label, "1.1.1.1@853#cloudflare-dns.com");
+	ck_assert_str_eq(u.name, "dot.example.net");
+	ck_assert_str_eq(u.label, "192.0.2.1@853#dot.example.net");
 }
 END_TEST
 
@@ -275,17 +275,17 @@ END_TEST
 START_TEST(upstream_bad_pins)
 {
 	static const char *const specs[] = {
-		"1.1.1.1#x^sha256/" B64_31,		/* 44 characters, 31 octets */
-		"1.1.1.1#x^sha256/" B64_33,		/* 44 characters, 33 octets */
-		"1.1.1.1#x^sha256/" B64_48,
-		"1.1.1.1#x^sha256/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",	/* no padding */
-		"1.1.1.1#x^sha256/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd*h8=",	/* not base64 */
-		"1.1.1.1#x^sha1/" PIN_SEQ_B64,
-		"1.1.1.1#x^SHA256/" PIN_SEQ_B64,
-		"1.1.1.1#x^sha256:" PIN_SEQ_B64,
-		"1.1.1.1#x^" PIN_SEQ_B64,
-		"1.1.1.1#x^",
-		"1.1.1.1#x^sha256/" PIN_SEQ_B64 "^",
+		"192.0.2.1#x^sha256/" B64_31,		/* 44 characters, 31 octets */
+		"192.0.2.1#x^sha256/" B64_33,		/* 44 characters, 33 octets */
+		"192.0.2.1#x^sha256/" B64_48,
+		"192.0.2.1#x^sha256/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",	/* no padding */
+		"192.0.2.1#x^sha256/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd*h8=",	/* not base64 */
+		"192.0.2.1#x^sha1/" PIN_SEQ_B64,
+		"192.0.2.1#x^SHA256/" PIN_SEQ_B64,
+		"192.0.2.1#x^sha256:" PIN_SEQ_B64,
+		"192.0.2.1#x^" PIN_SEQ_B64,
+		"192.0.2.1#x^",
+		"192.0.2.1#x^sha256/" PIN_SEQ_B64 "^",
 	};
 	struct upstream_cfg u;
 	char err[512];
@@ -306,7 +306,7 @@ START_TEST(upstream_pin_count_limit)
 	size_t n;
 
 	pin_seq(want);
-	n = (size_t)snprintf(spec, sizeof(spec), "1.1.1.1#x");
+	n = (size_t)snprintf(spec, sizeof(spec), "192.0.2.1#x");
 	for (int i = 0; i < CFG_MAX_PINS; i++)
 		n += (size_t)snprintf(spec + n, sizeof(spec) - n, "^sha256/%s", PIN_SEQ_B64);
 	ck_assert_uint_lt(n, 512);		/* the whole spec must stay under the length cap */
@@ -328,7 +328,7 @@ START_TEST(upstream_too_long)
 
 	memset(spec, 'a', sizeof(spec) - 1);
 	spec[sizeof(spec) - 1] = '\0';
-	memcpy(spec, "1.1.1.1#", 8);
+	memcpy(spec, "192.0.2.1#", 10);
 	ck_assert_int_eq(upstream(spec, &u, err, sizeof(err)), -1);
 	assert_err_line(err, "--upstream");
 }
@@ -686,8 +686,8 @@ END_TEST
 
 START_TEST(args_bad_upstream_fails)
 {
-	PARSE_FAILS("--upstream", "--upstream", "1.1.1.1");
-	PARSE_FAILS("--upstream", "--upstream", "1.1.1.1@0#x");
+	PARSE_FAILS("--upstream", "--upstream", "192.0.2.1");
+	PARSE_FAILS("--upstream", "--upstream", "192.0.2.1@0#x");
 	PARSE_FAILS("--upstream", "--upstream", "192.0.2.1#ok.example", "--upstream", "nothing#x");
 }
 END_TEST
