@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -71,6 +73,7 @@ struct pool {
 
 static void conn_close(struct upconn *c, bool mark_down, const char *why);
 static void conn_flush(struct upconn *c);
+static void conn_fail(struct upconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- sessions ---- */
 
@@ -155,6 +158,30 @@ void pool_deadline(struct query *q)
 
 /* ---- connection ---- */
 
+/*
+ * The upstream itself failed (connect, TLS, certificate): count it, back the
+ * upstream off and close. Said once at warning level when a usable upstream
+ * fails, then at debug level while it keeps failing, so an outage under load
+ * does not flood the log.
+ */
+static void conn_fail(struct upconn *c, const char *fmt, ...)
+{
+	struct upstream *u = c->up;
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	u->pool->m->tls_failures++;
+	if (u->backoff_ms == 0)
+		log_warnx("upstream %s: %s (its queries go elsewhere or get SERVFAIL until it works)",
+			  u->cfg->label, msg);
+	else
+		log_debug("upstream %s: %s", u->cfg->label, msg);
+	conn_close(c, true, NULL);
+}
+
 static void conn_want(struct upconn *c, uint32_t ev)
 {
 	if (loop_io_set(c->up->pool->loop, &c->io, ev) < 0)
@@ -168,11 +195,11 @@ static void conn_ready(struct upconn *c)
 	char err[200];
 
 	if (tls_check_peer(c->ssl, u->cfg, err, sizeof(err)) < 0) {
-		p->m->tls_failures++;
-		log_warnx("upstream %s: %s", u->cfg->label, err);
-		conn_close(c, true, NULL);
+		conn_fail(c, "%s", err);
 		return;
 	}
+	if (u->backoff_ms)
+		log_info("upstream %s: usable again", u->cfg->label);
 	p->m->handshakes++;
 	if (SSL_session_reused(c->ssl))
 		p->m->resumed++;
@@ -190,7 +217,6 @@ static void conn_ready(struct upconn *c)
 
 static void conn_handshake(struct upconn *c)
 {
-	struct upstream *u = c->up;
 	int r, e;
 
 	ERR_clear_error();
@@ -207,14 +233,11 @@ static void conn_handshake(struct upconn *c)
 	} else {
 		long vr = SSL_get_verify_result(c->ssl);
 
-		u->pool->m->tls_failures++;
 		if (vr != X509_V_OK)
-			log_warnx("upstream %s: certificate not accepted: %s", u->cfg->label,
-				  X509_verify_cert_error_string(vr));
+			conn_fail(c, "certificate not accepted: %s", X509_verify_cert_error_string(vr));
 		else
-			log_warnx("upstream %s: TLS handshake failed: %s", u->cfg->label,
+			conn_fail(c, "TLS handshake failed: %s",
 				  e == SSL_ERROR_SSL ? tls_error_string() : "connection closed");
-		conn_close(c, true, NULL);
 	}
 }
 
@@ -350,15 +373,12 @@ static void conn_io(struct loop *l, int fd, void *arg, uint32_t ev)
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err) {
-			errno = err;
-			log_warn("upstream %s: connect", c->up->cfg->label);
-			c->up->pool->m->tls_failures++;
-			conn_close(c, true, NULL);
+			conn_fail(c, "connect: %s", strerror(err));
 			return;
 		}
 		c->ssl = tls_new(c->up->pool->ctx, c->up->cfg, fd, c->up->session);
 		if (!c->ssl) {
-			conn_close(c, true, "cannot create TLS session");
+			conn_fail(c, "cannot create TLS session: %s", tls_error_string());
 			return;
 		}
 		SSL_set_app_data(c->ssl, c);
@@ -390,9 +410,7 @@ static void conn_timer(struct loop *l, void *arg)
 			conn_close(c, false, NULL);	/* idle */
 		return;
 	}
-	c->up->pool->m->tls_failures++;
-	log_warnx("upstream %s: no TLS connection within %u ms", c->up->cfg->label, c->up->pool->connect_ms);
-	conn_close(c, true, NULL);
+	conn_fail(c, "no TLS connection within %u ms", c->up->pool->connect_ms);
 }
 
 static void conn_open(struct upconn *c)
@@ -411,8 +429,7 @@ static void conn_open(struct upconn *c)
 	}
 	fd = socket(u->cfg->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		log_warn("upstream %s: socket", u->cfg->label);
-		conn_close(c, true, NULL);
+		conn_fail(c, "socket: %s", strerror(errno));
 		return;
 	}
 	/* the interception rules skip packets with our mark: never catch ourselves */
@@ -430,9 +447,7 @@ static void conn_open(struct upconn *c)
 		return;
 	}
 	if (connect(fd, &u->cfg->addr.sa, sock_len(&u->cfg->addr)) < 0 && errno != EINPROGRESS) {
-		log_warn("upstream %s: connect", u->cfg->label);
-		p->m->tls_failures++;
-		conn_close(c, true, NULL);
+		conn_fail(c, "connect: %s", strerror(errno));
 		return;
 	}
 	loop_timer_set(p->loop, &c->timer, p->connect_ms);

@@ -171,6 +171,13 @@ check "upstream back: by the same dotproxy process (pid $pid)" "LAB_DP_PID=$LAB_
 	[ "$LAB_DP_PID" == "$pid" -a $alive == yes ]
 n=$(lab_metric "$up_series")
 check "upstream back: $up_series is 1" "${n:-absent}" [ "${n:-x}" == 1 ]
+# the outage is told once, not once per failed attempt, and the recovery is told
+fails=$(lab_metric dotproxy_tls_failures_total)
+warns=$(grep -c "upstream $LAB_DOT4@853#$LAB_AUTH: connect:" "$LAB_DP_LOG")
+check "upstream down and back: $fails failed connects, logged once as a warning" \
+	"failures=${fails:-absent} warning lines=$warns" [ "${fails:-0}" -ge 2 -a "$warns" == 1 ]
+n=$(grep -c "upstream $LAB_DOT4@853#$LAB_AUTH: usable again" "$LAB_DP_LOG")
+check "upstream back: the log says it is usable again" "lines=$n" [ "$n" == 1 ]
 lab_expect_wan53_zero "upstream down and back: nothing in plaintext"
 lab_dotproxy_stop
 check "dotproxy exits 0 on SIGTERM" "exit status $LAB_DP_RC" [ "$LAB_DP_RC" == 0 ]
