@@ -97,25 +97,12 @@ int tls_spki_sha256(X509 *cert, uint8_t out[CFG_PIN_LEN])
 	return rc;
 }
 
-static int pin_matches(X509 *cert, const struct upstream_cfg *u)
+int tls_check_peer(SSL *ssl, const struct upstream_cfg *u, struct tls_spki_set *spki,
+		   char *err, size_t errlen)
 {
-	uint8_t h[CFG_PIN_LEN];
-
-	if (!cert || tls_spki_sha256(cert, h) < 0)
-		return 0;
-	for (int i = 0; i < u->npins; i++)
-		if (memcmp(h, u->pins[i], CFG_PIN_LEN) == 0)
-			return 1;
-	return 0;
-}
-
-int tls_check_peer(SSL *ssl, const struct upstream_cfg *u, char *err, size_t errlen)
-{
-	X509 *leaf = SSL_get0_peer_certificate(ssl);
 	long vr = SSL_get_verify_result(ssl);
-	STACK_OF(X509) *chain;
 
-	if (!leaf) {
+	if (!SSL_get0_peer_certificate(ssl)) {
 		snprintf(err, errlen, "no certificate");
 		return -1;
 	}
@@ -123,15 +110,25 @@ int tls_check_peer(SSL *ssl, const struct upstream_cfg *u, char *err, size_t err
 		snprintf(err, errlen, "certificate: %s", X509_verify_cert_error_string(vr));
 		return -1;
 	}
+	if (!SSL_session_reused(ssl)) {
+		/* the path OpenSSL built and verified, not the list the server sent */
+		STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+
+		if (!chain) {
+			snprintf(err, errlen, "no verified chain");
+			return -1;
+		}
+		spki->n = 0;
+		for (int i = 0; i < sk_X509_num(chain) && spki->n < TLS_CHAIN_MAX; i++)
+			if (tls_spki_sha256(sk_X509_value(chain, i), spki->h[spki->n]) == 0)
+				spki->n++;
+	}
 	if (u->npins == 0)
 		return 0;
-	/* the leaf and the chain are kept in the session, so resumed ones are checked too */
-	if (pin_matches(leaf, u))
-		return 0;
-	chain = SSL_get_peer_cert_chain(ssl);
-	for (int i = 0; chain && i < sk_X509_num(chain); i++)
-		if (pin_matches(sk_X509_value(chain, i), u))
-			return 0;
-	snprintf(err, errlen, "no SPKI pin matches the certificate chain");
+	for (int i = 0; i < spki->n; i++)
+		for (int j = 0; j < u->npins; j++)
+			if (memcmp(spki->h[i], u->pins[j], CFG_PIN_LEN) == 0)
+				return 0;
+	snprintf(err, errlen, "no SPKI pin matches the verified certificate chain");
 	return -1;
 }

@@ -23,12 +23,24 @@ SSL_CTX *tls_ctx_new(const char *ca_file, int (*new_session)(SSL *, SSL_SESSION 
 /* A connection object for @u, verifying its auth name and sending it as SNI. */
 SSL *tls_new(SSL_CTX *ctx, const struct upstream_cfg *u, int fd, SSL_SESSION *resume);
 
+#define TLS_CHAIN_MAX 10	/* certificates of a verified chain we remember */
+
+/* SHA-256 of each SubjectPublicKeyInfo of a verified chain (RFC 7858 4.2). */
+struct tls_spki_set {
+	int n;
+	uint8_t h[TLS_CHAIN_MAX][CFG_PIN_LEN];
+};
+
 /*
- * After a completed handshake (full or resumed): the chain verified, and if
- * @u has pins, one of them matches an SPKI in the chain. Returns 0 or -1
- * with the reason in @err.
+ * After a completed handshake: the chain verified and, if @u has pins, one
+ * of them matches an SPKI of the chain OpenSSL *verified* (never merely one
+ * the server sent along). On a full handshake @spki receives that chain's
+ * SPKIs; a resumed handshake verifies no chain, so @spki must then hold the
+ * set recorded when the session was first verified. Returns 0 or -1 with the
+ * reason in @err.
  */
-int tls_check_peer(SSL *ssl, const struct upstream_cfg *u, char *err, size_t errlen);
+int tls_check_peer(SSL *ssl, const struct upstream_cfg *u, struct tls_spki_set *spki,
+		   char *err, size_t errlen);
 
 /* SHA-256 of @cert's SubjectPublicKeyInfo. Returns 0 or -1. */
 int tls_spki_sha256(X509 *cert, uint8_t out[CFG_PIN_LEN]);

@@ -43,6 +43,8 @@ struct upconn {
 	size_t rlen;
 	bool read_wants_write;		/* SSL_read asked for EPOLLOUT */
 	bool write_wants_read;		/* SSL_write asked for EPOLLIN */
+	struct tls_spki_set spki;	/* SPKIs of the chain verified for this connection */
+	bool verified;			/* passed tls_check_peer: its sessions may be kept */
 	struct loop_timer timer;	/* connect+handshake deadline, or idle close */
 	uint64_t last_rx;		/* when bytes last arrived (or the handshake ended) */
 	struct loop_defer kick;		/* open or flush after this loop iteration */
@@ -52,7 +54,8 @@ struct upstream {
 	const struct upstream_cfg *cfg;
 	struct pool *pool;
 	unsigned idx;
-	SSL_SESSION *session;		/* for resumption on the next connect */
+	SSL_SESSION *session;		/* for resumption; only from a verified connection */
+	struct tls_spki_set session_spki; /* the chain that session was verified with */
 	struct upconn conn;
 	uint64_t retry_at;		/* in backoff until then (monotonic ms); 0: usable */
 	unsigned backoff_ms;
@@ -77,15 +80,29 @@ static void conn_fail(struct upconn *c, const char *fmt, ...) __attribute__((for
 
 /* ---- sessions ---- */
 
+/* Keep @sess (a reference we own) for @c's upstream, or drop the one kept if NULL. */
+static void keep_session(struct upstream *u, SSL_SESSION *sess, const struct tls_spki_set *spki)
+{
+	if (u->session)
+		SSL_SESSION_free(u->session);
+	u->session = sess;
+	if (sess)
+		u->session_spki = *spki;
+	else
+		u->session_spki.n = 0;
+}
+
+/*
+ * OpenSSL hands over a new session (TLS 1.2: during the handshake; TLS 1.3:
+ * tickets after it). Kept only from a connection that passed the checks.
+ */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct upconn *c = SSL_get_app_data(ssl);
 
-	if (!c)
+	if (!c || !c->verified)
 		return 0;
-	if (c->up->session)
-		SSL_SESSION_free(c->up->session);
-	c->up->session = sess;	/* we keep the reference */
+	keep_session(c->up, sess, &c->spki);
 	return 1;
 }
 
@@ -174,6 +191,7 @@ static void conn_fail(struct upconn *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	u->pool->m->tls_failures++;
+	keep_session(u, NULL, NULL);	/* a failed upstream is verified afresh next time */
 	if (u->backoff_ms == 0)
 		log_warnx("upstream %s: %s (its queries go elsewhere or get SERVFAIL until it works)",
 			  u->cfg->label, msg);
@@ -194,9 +212,19 @@ static void conn_ready(struct upconn *c)
 	struct pool *p = u->pool;
 	char err[200];
 
-	if (tls_check_peer(c->ssl, u->cfg, err, sizeof(err)) < 0) {
+	if (tls_check_peer(c->ssl, u->cfg, &c->spki, err, sizeof(err)) < 0) {
 		conn_fail(c, "%s", err);
 		return;
+	}
+	c->verified = true;
+	{
+		/* TLS 1.2 offered its session before we had checked it: keep it now */
+		SSL_SESSION *s = SSL_get1_session(c->ssl);
+
+		if (s && SSL_SESSION_is_resumable(s))
+			keep_session(u, s, &c->spki);
+		else if (s)
+			SSL_SESSION_free(s);
 	}
 	if (u->backoff_ms)
 		log_info("upstream %s: usable again", u->cfg->label);
@@ -376,6 +404,8 @@ static void conn_io(struct loop *l, int fd, void *arg, uint32_t ev)
 			conn_fail(c, "connect: %s", strerror(err));
 			return;
 		}
+		c->verified = false;
+		c->spki = c->up->session_spki;	/* what a resumed handshake is checked against */
 		c->ssl = tls_new(c->up->pool->ctx, c->up->cfg, fd, c->up->session);
 		if (!c->ssl) {
 			conn_fail(c, "cannot create TLS session: %s", tls_error_string());

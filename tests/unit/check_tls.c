@@ -20,11 +20,12 @@
 #include "config.h"
 #include "tls.h"
 
-static EVP_PKEY *ca_key, *srv_key, *other_ca_key;
-static X509 *ca_cert, *srv_cert, *other_ca_cert;
+static EVP_PKEY *ca_key, *srv_key, *other_ca_key, *evil_key;
+static X509 *ca_cert, *srv_cert, *other_ca_cert, *evil_cert;
 static char ca_path[64], other_ca_path[64];
 static SSL_SESSION *saved;
 static SSL_CTX *sctx;		/* one server: its ticket keys let sessions resume */
+static SSL_CTX *evil_sctx;	/* a mis-issued leaf for the same name, the pinned one sent along */
 
 static int keep_session(SSL *ssl, SSL_SESSION *s)
 {
@@ -84,6 +85,8 @@ static void setup_certs(void)
 	ca_cert = make_cert(ca_key, "dotproxy test CA", NULL, ca_key, 1);
 	other_ca_cert = make_cert(other_ca_key, "unrelated CA", NULL, other_ca_key, 1);
 	srv_cert = make_cert(srv_key, "dot.dotproxy.test", ca_cert, ca_key, 0);
+	evil_key = EVP_EC_gen("P-256");
+	evil_cert = make_cert(evil_key, "dot.dotproxy.test", ca_cert, ca_key, 0);
 	strcpy(ca_path, "/tmp/check_tls_ca.XXXXXX");
 	fd = mkstemp(ca_path);
 	close(fd);
@@ -93,11 +96,20 @@ static void setup_certs(void)
 	close(fd);
 	write_pem(other_ca_path, other_ca_cert);
 	sctx = server_ctx();
+	/* the attacker's own leaf (the CA accepts it), with the pinned certificate appended */
+	evil_sctx = SSL_CTX_new(TLS_server_method());
+	ck_assert_int_eq(SSL_CTX_use_certificate(evil_sctx, evil_cert), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(evil_sctx, evil_key), 1);
+	ck_assert_int_eq(SSL_CTX_add1_chain_cert(evil_sctx, ca_cert), 1);
+	ck_assert_int_eq(SSL_CTX_add1_chain_cert(evil_sctx, srv_cert), 1);
 }
 
 static void teardown_certs(void)
 {
 	SSL_CTX_free(sctx);
+	SSL_CTX_free(evil_sctx);
+	X509_free(evil_cert);
+	EVP_PKEY_free(evil_key);
 	unlink(ca_path);
 	unlink(other_ca_path);
 	X509_free(ca_cert);
@@ -128,7 +140,8 @@ static SSL_CTX *server_ctx(void)
  * handshake completed and tls_check_peer accepted; *resumed tells whether
  * the session was resumed.
  */
-static int connect_once(const char *ca, const struct upstream_cfg *u, SSL_SESSION *resume, int *resumed)
+static int connect_to(SSL_CTX *server, const char *ca, const struct upstream_cfg *u, SSL_SESSION *resume,
+		      struct tls_spki_set *spki, int *resumed)
 {
 	char err[256];
 	SSL_CTX *cctx = tls_ctx_new(ca, keep_session, err, sizeof(err));
@@ -141,7 +154,7 @@ static int connect_once(const char *ca, const struct upstream_cfg *u, SSL_SESSIO
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	c = tls_new(cctx, u, sv[0], resume);
 	ck_assert_ptr_nonnull(c);
-	s = SSL_new(sctx);
+	s = SSL_new(server);
 	SSL_set_fd(s, sv[1]);
 	SSL_set_accept_state(s);
 	for (int i = 0; i < 100 && !(cdone && sdone); i++) {
@@ -163,7 +176,7 @@ static int connect_once(const char *ca, const struct upstream_cfg *u, SSL_SESSIO
 	if (cdone) {
 		char buf[16];
 
-		ok = tls_check_peer(c, u, err, sizeof(err)) == 0;
+		ok = tls_check_peer(c, u, spki, err, sizeof(err)) == 0;
 		*resumed = SSL_session_reused(c);
 		/* let the server's session tickets reach the client */
 		SSL_write(s, "x", 1);
@@ -178,6 +191,13 @@ static int connect_once(const char *ca, const struct upstream_cfg *u, SSL_SESSIO
 	close(sv[1]);
 	ERR_clear_error();
 	return ok;
+}
+
+static struct tls_spki_set last_spki;	/* what the latest full handshake verified */
+
+static int connect_once(const char *ca, const struct upstream_cfg *u, SSL_SESSION *resume, int *resumed)
+{
+	return connect_to(sctx, ca, u, resume, &last_spki, resumed);
 }
 
 static void upstream(struct upstream_cfg *u, const char *name)
@@ -280,6 +300,24 @@ START_TEST(wrong_pin_is_rejected)
 }
 END_TEST
 
+START_TEST(pinned_cert_sent_along_does_not_satisfy_the_pin)
+{
+	struct upstream_cfg u;
+	struct tls_spki_set spki = { 0 };
+	int resumed;
+
+	upstream(&u, "dot.dotproxy.test");
+	add_pin(&u, srv_key);
+	/* the chain verifies (the CA signed the attacker's leaf), but the pinned key is not in it */
+	ck_assert_int_eq(connect_to(evil_sctx, ca_path, &u, NULL, &spki, &resumed), 0);
+	ck_assert_int_eq(spki.n, 2);	/* leaf + CA: the extra certificate is not part of the path */
+	/* pinning the CA instead is satisfied by the same server */
+	upstream(&u, "dot.dotproxy.test");
+	add_pin(&u, ca_key);
+	ck_assert_int_eq(connect_to(evil_sctx, ca_path, &u, NULL, &spki, &resumed), 1);
+}
+END_TEST
+
 START_TEST(resumed_session_is_still_pin_checked)
 {
 	struct upstream_cfg good, bad;
@@ -335,6 +373,7 @@ int main(void)
 	tcase_add_test(tc, wrong_ca_is_rejected);
 	tcase_add_test(tc, pin_of_leaf_or_ca_is_accepted);
 	tcase_add_test(tc, wrong_pin_is_rejected);
+	tcase_add_test(tc, pinned_cert_sent_along_does_not_satisfy_the_pin);
 	tcase_add_test(tc, resumed_session_is_still_pin_checked);
 	tcase_add_test(tc, unloadable_ca_file_is_a_clear_error);
 	suite_add_tcase(s, tc);
