@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -88,6 +89,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());	/* backoff jitter only */
 
 	memset(&w, 0, sizeof(w));
 	w.loop = loop_new();

@@ -26,7 +26,7 @@
 
 #define UP_BUF		(2 + DNS_MAX_MSG)	/* RFC 7858 3.3: two-octet length + message */
 #define BACKOFF_MIN_MS	250
-#define BACKOFF_MAX_MS	30000
+#define BACKOFF_MAX_MS	5000	/* a restarted upstream is tried again within seconds */
 
 enum conn_state { C_CLOSED, C_CONNECTING, C_HANDSHAKE, C_READY };
 
@@ -45,6 +45,8 @@ struct upconn {
 	bool write_wants_read;		/* SSL_write asked for EPOLLIN */
 	struct tls_spki_set spki;	/* SPKIs of the chain verified for this connection */
 	bool verified;			/* passed tls_check_peer: its sessions may be kept */
+	bool fatal;			/* a TLS or socket error: no close_notify */
+	unsigned answers;		/* answers accepted since it became ready */
 	struct loop_timer timer;	/* connect+handshake deadline, or idle close */
 	uint64_t last_rx;		/* when bytes last arrived (or the handshake ended) */
 	struct loop_defer kick;		/* open or flush after this loop iteration */
@@ -108,23 +110,27 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 
 /* ---- choosing an upstream ---- */
 
-/* The first usable upstream @q has not failed on; on a first try, if none is usable, the one back soonest. */
+/*
+ * Where @q goes: the first usable upstream it has not been sent to; else a
+ * usable one it was sent to (its connection closed, the upstream did not
+ * fail); else a connection attempt already under way. While every upstream
+ * is backed off nothing new is started for it: NULL, and it gets SERVFAIL.
+ */
 static struct upstream *pick(struct pool *p, const struct query *q)
 {
 	uint64_t now = loop_now(p->loop);
-	struct upstream *soonest = NULL;
 
-	for (unsigned i = 0; i < p->n; i++) {
-		struct upstream *u = &p->ups[i];
-
-		if (q->tried & (1u << i))
-			continue;
-		if (u->retry_at <= now)
-			return u;
-		if (!soonest || u->retry_at < soonest->retry_at)
-			soonest = u;
-	}
-	return q->tries == 0 ? soonest : NULL;
+	for (unsigned i = 0; i < p->n; i++)
+		if (!(q->tried & (1u << i)) && p->ups[i].retry_at <= now)
+			return &p->ups[i];
+	for (unsigned i = 0; i < p->n; i++)
+		if (p->ups[i].retry_at <= now)
+			return &p->ups[i];
+	for (unsigned i = 0; i < p->n; i++)
+		if (!(q->tried & (1u << i)) &&
+		    (p->ups[i].conn.state == C_CONNECTING || p->ups[i].conn.state == C_HANDSHAKE))
+			return &p->ups[i];
+	return NULL;
 }
 
 void pool_send(struct pool *p, struct query *q)
@@ -170,7 +176,7 @@ void pool_deadline(struct query *q)
 
 	pool_unlink(q);
 	if (silent)
-		conn_close(c, false, "nothing received for a whole query deadline");
+		conn_fail(c, "nothing received for a whole query deadline");
 }
 
 /* ---- connection ---- */
@@ -317,6 +323,7 @@ static void conn_flush(struct upconn *c)
 			conn_want(c, EPOLLIN);
 			return;
 		}
+		c->fatal = true;
 		conn_close(c, false, "write failed");
 		return;
 	}
@@ -340,6 +347,7 @@ static int conn_answer(struct upconn *c, uint8_t *msg, size_t len)
 		return 0;
 	}
 	u->answers++;
+	c->answers++;
 	query_answer(q, msg, len);
 	return 0;
 }
@@ -363,7 +371,8 @@ static void conn_read(struct upconn *c)
 				return;
 			}
 			/* the server closed (idle timeout, restart) or the connection broke */
-			conn_close(c, false, e == SSL_ERROR_ZERO_RETURN ? NULL : "read failed");
+			c->fatal = e != SSL_ERROR_ZERO_RETURN;
+			conn_close(c, false, c->fatal ? "read failed" : NULL);
 			return;
 		}
 		c->rlen += (size_t)r;
@@ -374,7 +383,7 @@ static void conn_read(struct upconn *c)
 			if (c->rlen - off - 2 < flen)
 				break;
 			if (conn_answer(c, c->rbuf + off + 2, flen) < 0) {
-				conn_close(c, false, "malformed frame");
+				conn_fail(c, "malformed frame from upstream");
 				return;
 			}
 			off += 2 + flen;
@@ -407,6 +416,8 @@ static void conn_io(struct loop *l, int fd, void *arg, uint32_t ev)
 		c->verified = false;
 		c->spki = c->up->session_spki;	/* what a resumed handshake is checked against */
 		c->ssl = tls_new(c->up->pool->ctx, c->up->cfg, fd, c->up->session);
+		c->answers = 0;
+		c->fatal = false;
 		if (!c->ssl) {
 			conn_fail(c, "cannot create TLS session: %s", tls_error_string());
 			return;
@@ -506,12 +517,17 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 	struct qlist moved = { 0 };
 	struct query *q;
 
+	/* written queries and not one answer: the upstream is broken, not just closing */
+	if (was_ready && c->sent.n && !c->answers)
+		mark_down = true;
 	if (why)
 		log_warnx("upstream %s: closing connection: %s", u->cfg->label, why);
 	loop_timer_cancel(p->loop, &c->timer);
 	if (c->ssl) {
-		if (was_ready)
-			SSL_shutdown(c->ssl);	/* close_notify, best effort */
+		if (was_ready && !c->fatal) {
+			ERR_clear_error();
+			SSL_shutdown(c->ssl);	/* close_notify, best effort; never after a fatal error */
+		}
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
@@ -531,7 +547,9 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 		u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : BACKOFF_MIN_MS;
 		if (u->backoff_ms > BACKOFF_MAX_MS)
 			u->backoff_ms = BACKOFF_MAX_MS;
-		u->retry_at = loop_now(p->loop) + u->backoff_ms;
+		/* +-25% jitter: upstreams that failed together are not retried in step */
+		u->retry_at = loop_now(p->loop) + u->backoff_ms - u->backoff_ms / 4 +
+			      (uint64_t)random() % (u->backoff_ms / 2 + 1);
 	}
 	/* take every query off this connection before sending any again */
 	while ((q = c->sent.head) || (q = c->sendq.head)) {
@@ -540,10 +558,10 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 		q->state = Q_FREE;
 		qlist_push(&moved, q);
 	}
+	/* another upstream first; this one again only if it is still usable */
 	while ((q = moved.head)) {
 		qlist_remove(&moved, q);
-		if (mark_down || !was_ready)
-			q->tried |= 1u << u->idx;
+		q->tried |= 1u << u->idx;
 		pool_send(p, q);
 	}
 }

@@ -102,8 +102,12 @@ if lab_dotproxy_start --mode tproxy --timeout "$TIMEOUT_MS" "${args[@]}"; then
 		check "silent upstream: $opt query gets SERVFAIL at the deadline ($ms ms, --timeout $TIMEOUT_MS)" \
 			"status=${st:-none} after $ms ms" [ "$st" == SERVFAIL -a "$ms" -le $((TIMEOUT_MS + 500)) ]
 	done
+	# the first query waits out its deadline; that proves the connection silent, the upstream is
+	# backed off, and the second query fails at once instead of waiting a deadline too
 	n=$(lab_metric dotproxy_timeouts_total)
-	check "silent upstream: the deadlines are counted" "dotproxy_timeouts_total=${n:-absent}" [ "${n:-0}" -ge 2 ]
+	check "silent upstream: the deadline is counted" "dotproxy_timeouts_total=${n:-absent}" [ "${n:-0}" -ge 1 ]
+	n=$(lab_metric "dotproxy_upstream_up{upstream=\"$LAB_DOT4@853#$LAB_AUTH\"}")
+	check "silent upstream: it is backed off after its silent deadline" "upstream_up=${n:-absent}" [ "${n:-x}" == 0 ]
 	lab_u iptables -w -D INPUT -p tcp --dport 853 -j DROP
 	t0=$(lab_ms)
 	for ((i = 0; i < 20; i++)); do   # at most 20 tries and 20 s: TCP retransmits back off
@@ -150,6 +154,21 @@ for i in "${!whats[@]}"; do
 done
 n=$(lab_metric "$up_series")
 check "upstream down: $up_series is 0" "${n:-absent}" [ "${n:-x}" == 0 ]
+# a stream of queries through a longer outage: each fails fast, and the upstream is retried
+# only as its backoff allows (not once per query)
+nq=0 nfast=0
+t0=$(lab_ms)
+while (($(lab_ms) - t0 < 1500 && nq < 40)); do
+	t1=$(lab_ms)
+	st=$(lab_dig c "@$LAB_DECOY4" "$LAB_WWW" A +time=5 | dig_status)
+	nq=$((nq + 1))
+	[[ $st == SERVFAIL && $(($(lab_ms) - t1)) -le 500 ]] && nfast=$((nfast + 1))
+	sleep 0.05
+done
+check "upstream down: all $nq queries of a 1.5 s outage get SERVFAIL fast" "fast=$nfast of $nq" [ "$nfast" == "$nq" ]
+fails=$(lab_metric dotproxy_tls_failures_total)
+check "upstream down: backoff holds off reconnects ($fails attempts for $((nq + ${#whats[@]})) queries)" \
+	"failures=${fails:-absent} queries=$((nq + ${#whats[@]}))" [ "${fails:-99}" -ge 2 -a "${fails:-99}" -le 8 ]
 
 lab_unbound_start dot || lab_bail "could not restart the DoT Unbound"
 t0=$(lab_ms)
@@ -176,6 +195,7 @@ fails=$(lab_metric dotproxy_tls_failures_total)
 warns=$(grep -c "upstream $LAB_DOT4@853#$LAB_AUTH: connect:" "$LAB_DP_LOG")
 check "upstream down and back: $fails failed connects, logged once as a warning" \
 	"failures=${fails:-absent} warning lines=$warns" [ "${fails:-0}" -ge 2 -a "$warns" == 1 ]
+
 n=$(grep -c "upstream $LAB_DOT4@853#$LAB_AUTH: usable again" "$LAB_DP_LOG")
 check "upstream back: the log says it is usable again" "lines=$n" [ "$n" == 1 ]
 lab_expect_wan53_zero "upstream down and back: nothing in plaintext"

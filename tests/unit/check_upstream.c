@@ -745,15 +745,23 @@ START_TEST(silent_connection_is_dropped_after_a_whole_deadline)
 	ck_assert_uint_ge(replies[1].at - t1, 300);
 	ck_assert_int_eq(wait_stat(&st->clean_closes, 1, 1000), 1);
 	ck_assert_int_eq(peek(&st->conns), 1);
-	/* and the next query opens a new one */
+	/* the silent upstream is backed off: the next query fails at once, nothing is opened */
+	t1 = loop_now(lp);
 	send_query(2, 0x3102);
 	run_until(3, 2000);
 	ck_assert_int_eq(nreplies, 3);
 	check_servfail(reply_of(2), 2, 0x3102);
+	ck_assert_uint_lt(replies[2].at - t1, 100);
+	ck_assert_uint_eq(m.handshakes, 1);
+	ck_assert_uint_eq(m.tls_failures, 1);
+	/* after the backoff (250 ms +-25%) the next query opens a new connection */
+	run_for(400);
+	send_query(3, 0x3103);
+	run_until(4, 2000);
+	ck_assert_int_eq(nreplies, 4);
 	ck_assert_uint_eq(m.handshakes, 2);
 	ck_assert_int_eq(peek(&st->conns), 2);
 	ck_assert_int_eq(peek(&st->queries), 3);
-	ck_assert_uint_eq(m.timeouts, 2);
 }
 END_TEST
 
@@ -837,6 +845,62 @@ START_TEST(refused_upstream_fails_over_to_the_next)
 }
 END_TEST
 
+/* The value of the @nth (0-based) sample of @name in @page, or -1. */
+static long nth_sample(const char *page, const char *name, int nth)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = page; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		const char *sp;
+
+		if (strncmp(p, name, len) != 0 || (p[len] != '{' && p[len] != ' '))
+			continue;
+		if (nth-- > 0)
+			continue;
+		sp = strchr(p, ' ');
+		return sp ? strtol(sp + 1, NULL, 10) : -1;
+	}
+	return -1;
+}
+
+START_TEST(upstream_that_closes_without_answering_fails_over)
+{
+	char spec[128];
+	const char *specs[2] = { spec, spec };
+	struct plan pl;
+	int port, healthy;
+	char *page;
+
+	plan_init(&pl);
+	pl.close_after = 1;	/* the first connection (upstream 0's) takes a query and closes */
+	pl.close_notify = true;
+	port = start_server(&pl);
+	/* the same server twice: upstream 0 gets its first connection, upstream 1 the next */
+	snprintf(spec, sizeof(spec), "127.0.0.1@%d#%s", port, AUTH_NAME);
+	make_pool_spec(specs, 2, 3000, 30000, 16);
+	tick();
+	send_query(0, 0x4200);
+	run_until(1, 3000);
+	ck_assert_int_eq(nreplies, 1);
+	check_answer(reply_of(0), 0, 0x4200);
+	/* and the next one goes straight to upstream 1: upstream 0 is backed off */
+	send_query(1, 0x4201);
+	run_until(2, 3000);
+	check_answer(reply_of(1), 1, 0x4201);
+	ck_assert_uint_eq(m.handshakes, 2);
+	ck_assert_uint_eq(m.upstream_queries, 3);
+	ck_assert_int_eq(peek(&st->conns), 2);
+	page = render(&healthy);
+	ck_assert_int_eq(healthy, 1);
+	ck_assert_int_eq(nth_sample(page, "dotproxy_upstream_up", 0), 0);
+	ck_assert_int_eq(nth_sample(page, "dotproxy_upstream_up", 1), 1);
+	ck_assert_int_eq(nth_sample(page, "dotproxy_upstream_answers_total", 0), 0);
+	ck_assert_int_eq(nth_sample(page, "dotproxy_upstream_answers_total", 1), 2);
+	ck_assert_int_eq(nth_sample(page, "dotproxy_upstream_failures_total", 0), 1);
+	free(page);
+}
+END_TEST
+
 START_TEST(unverified_server_never_sees_a_query)
 {
 	struct plan pl;
@@ -914,22 +978,34 @@ START_TEST(answers_split_across_many_records_are_reassembled)
 }
 END_TEST
 
-START_TEST(runt_frame_drops_the_connection_and_the_query_is_resent)
+START_TEST(runt_frame_on_a_fresh_connection_backs_the_upstream_off)
 {
 	struct plan pl;
+	uint64_t t0;
 	int port;
 
 	plan_init(&pl);
-	pl.runt = true;
+	pl.runt = true;		/* only on the first connection */
 	port = start_server(&pl);
 	make_pool(port, AUTH_NAME, 3000, 30000, 16);
 	tick();
+	/* a connection whose first answer is garbage: the upstream is broken, not just closing */
+	t0 = loop_now(lp);
 	send_query(0, 0x6100);
 	run_until(1, 3000);
 	ck_assert_int_eq(nreplies, 1);
-	check_answer(reply_of(0), 0, 0x6100);
+	check_servfail(reply_of(0), 0, 0x6100);
+	ck_assert_uint_lt(replies[0].at - t0, 1000);	/* well before the 3000 ms deadline */
+	ck_assert_uint_eq(m.handshakes, 1);
+	ck_assert_uint_eq(m.upstream_queries, 1);
+	ck_assert_uint_eq(m.tls_failures, 1);
+	/* after the backoff the upstream is tried again and answers */
+	run_for(400);
+	send_query(1, 0x6101);
+	run_until(2, 3000);
+	ck_assert_int_eq(nreplies, 2);
+	check_answer(reply_of(1), 1, 0x6101);
 	ck_assert_uint_eq(m.handshakes, 2);
-	ck_assert_uint_eq(m.upstream_queries, 2);
 	ck_assert_int_eq(peek(&st->conns), 2);
 }
 END_TEST
@@ -1121,11 +1197,12 @@ int main(void)
 	tcase_add_test(tc, silent_connection_is_dropped_after_a_whole_deadline);
 	tcase_add_test(tc, refused_connection_gives_servfail_quickly_and_marks_it_down);
 	tcase_add_test(tc, refused_upstream_fails_over_to_the_next);
+	tcase_add_test(tc, upstream_that_closes_without_answering_fails_over);
 	tcase_add_test(tc, unverified_server_never_sees_a_query);
 	tcase_add_test(tc, idle_connection_is_closed_and_the_next_query_resumes);
 	tcase_add_test(tc, queries_of_one_iteration_share_a_handshake_and_a_write);
 	tcase_add_test(tc, answers_split_across_many_records_are_reassembled);
-	tcase_add_test(tc, runt_frame_drops_the_connection_and_the_query_is_resent);
+	tcase_add_test(tc, runt_frame_on_a_fresh_connection_backs_the_upstream_off);
 	tcase_add_test(tc, server_closing_an_idle_connection_is_no_failure);
 	tcase_add_test(tc, handshake_that_never_completes_fails_the_upstream);
 	tcase_add_test(tc, tls12_connection_resumes_after_idle_close);
