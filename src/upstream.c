@@ -625,13 +625,13 @@ void pool_free(struct pool *p)
 
 int pool_render(const struct pool *p, struct strbuf *sb)
 {
-	uint64_t now = loop_now(p->loop);
 	int healthy = 0;
 
-	strbuf_printf(sb, "# HELP dotproxy_upstream_up Whether the upstream is usable (not backed off after a failure).\n"
+	strbuf_printf(sb, "# HELP dotproxy_upstream_up 1 unless the upstream failed and has not worked since.\n"
 			  "# TYPE dotproxy_upstream_up gauge\n");
 	for (unsigned i = 0; i < p->n; i++) {
-		int up = p->ups[i].retry_at <= now;
+		/* down from a failure until a connection to it works again, whatever the backoff */
+		int up = p->ups[i].backoff_ms == 0;
 
 		healthy |= up;
 		strbuf_printf(sb, "dotproxy_upstream_up{upstream=\"%s\"} %d\n", p->ups[i].cfg->label, up);

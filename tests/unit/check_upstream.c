@@ -714,7 +714,10 @@ START_TEST(server_that_never_answers_gives_servfail_at_the_deadline)
 		ck_assert_uint_lt(r->at - t0, 1300);
 	}
 	ck_assert_int_eq(wait_stat(&st->queries, 2, 1000), 2);	/* they were sent */
-	ck_assert_uint_eq(m.timeouts, 2);
+	/* the first deadline proves the connection silent and backs the upstream off; the
+	 * second query then fails at once, or at its own deadline if both fired together */
+	ck_assert_uint_ge(m.timeouts, 1);
+	ck_assert_uint_le(m.timeouts, 2);
 	ck_assert_uint_eq(m.answers[MR_SERVFAIL], 2);
 	ck_assert_uint_eq(m.handshakes, 1);
 	ck_assert_uint_eq(m.inflight, 0);
