@@ -57,7 +57,7 @@ void config_usage(void)
 "                           intercept (default: 0x444)\n"
 "  --timeout MS             answer SERVFAIL when no upstream answered within MS (default 3000)\n"
 "  --idle-timeout MS        close upstream connections idle for MS (default 30000)\n"
-"  --max-inflight N         queries waiting for upstream at once; past it SERVFAIL\n"
+"  --max-inflight N         queries waiting for upstream at once; past it REFUSED\n"
 "                           (default 4096, at most 32768)\n"
 "  --max-tcp-clients N      TCP client connections at once (default 256)\n"
 "  -v, --verbose            debug logging (names queries: not for production)\n"

@@ -134,16 +134,20 @@ int dns_check_query(const uint8_t *msg, size_t len, struct dns_query_info *qi)
 	return DNS_QUERY_OK;
 }
 
-/* Read the question at offset 12: lower-cased name into @name, type and class. */
+/*
+ * Read the question at offset 12: lower-cased name into @name, type and
+ * class into @tc. Returns the name's uncompressed length, or -1.
+ */
 static int read_question(const uint8_t *msg, size_t len, uint8_t *name, uint32_t *tc)
 {
 	struct wire w;
+	int n;
 
 	wire_init(&w, msg, len);
 	wire_skip(&w, DNS_HDR_LEN);
-	dns_read_name(&w, name);
+	n = dns_read_name(&w, name);
 	*tc = wire_u32(&w);
-	return wire_ok(&w) ? (int)w.pos : -1;
+	return wire_ok(&w) ? n : -1;
 }
 
 bool dns_answer_matches(const uint8_t *ans, size_t alen, const uint8_t *query, size_t qlen)
@@ -161,11 +165,12 @@ bool dns_answer_matches(const uint8_t *ans, size_t alen, const uint8_t *query, s
 		return false;
 	if (wire_u16(&w) != 1)
 		return false;
+	/* compare the names as read (compressed or not), not their wire form */
 	ae = read_question(ans, alen, an, &atc);
 	qe = read_question(query, qlen, qn, &qtc);
-	if (ae < 0 || qe < 0 || ae - DNS_HDR_LEN != qe - DNS_HDR_LEN || atc != qtc)
+	if (ae < 0 || qe < 0 || ae != qe || atc != qtc)
 		return false;
-	return memcmp(an, qn, (size_t)(qe - DNS_HDR_LEN - 4)) == 0;
+	return memcmp(an, qn, (size_t)qe) == 0;
 }
 
 size_t dns_make_error(const uint8_t *query, size_t qlen, int rcode, uint8_t *out, size_t cap)

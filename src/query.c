@@ -116,8 +116,8 @@ static void reply_now(struct qtable *qt, struct frontend *fe, const void *ctx,
 	fe->ops->reply(fe, ctx, out, len);
 }
 
-void query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
-		   const uint8_t *msg, size_t len, size_t max_answer)
+int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
+		  const uint8_t *msg, size_t len, size_t max_answer)
 {
 	struct dns_query_info qi;
 	struct query *q;
@@ -127,25 +127,27 @@ void query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size
 	rc = dns_check_query(msg, len, &qi);
 	if (rc == DNS_QUERY_DROP) {
 		qt->m->malformed++;
-		return;
+		return -1;
 	}
+	if (rc == DNS_QUERY_OK && len > QUERY_MAX_LEN)
+		rc = DNS_RCODE_FORMERR;
 	if (rc != DNS_QUERY_OK) {
 		qt->m->malformed++;
 		reply_now(qt, fe, ctx, msg, len, rc);
-		return;
+		return 0;
 	}
 	q = qt->free;
 	if (!q) {
 		qt->m->refused_inflight++;
 		reply_now(qt, fe, ctx, msg, len, DNS_RCODE_REFUSED);
-		return;
+		return 0;
 	}
 	if (len > QUERY_INLINE) {
 		uint8_t *big = malloc(len);
 
 		if (!big) {
 			reply_now(qt, fe, ctx, msg, len, DNS_RCODE_SERVFAIL);
-			return;
+			return 0;
 		}
 		q->msg = big;
 	}
@@ -155,18 +157,19 @@ void query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size
 	memcpy(q->ctx, ctx, ctxlen);
 	q->len = (uint16_t)len;
 	q->client_id = dns_id(msg);
-	q->max_answer = (uint16_t)(max_answer ? max_answer : qi.udp_size);
+	q->max_answer = (uint16_t)(max_answer ? max_answer : qi.udp_size < QUERY_UDP_MAX ? qi.udp_size : QUERY_UDP_MAX);
 	q->fe = fe;
 	q->tries = 0;
 	q->tried = 0;
 	qt->m->inflight++;
 	if (loop_timer_set(qt->loop, &q->deadline, qt->timeout_ms) < 0) {
 		query_fail(q, DNS_RCODE_SERVFAIL);
-		return;
+		return 0;
 	}
 	if (log_debug_enabled())
 		log_debug("query id %u type %u via %s", q->client_id, qi.qtype, fe->ops->name);
 	pool_send(qt->pool, q);
+	return 0;
 }
 
 void query_answer(struct query *q, uint8_t *ans, size_t len)

@@ -16,6 +16,8 @@
 #include "metrics.h"
 
 #define QUERY_INLINE	512	/* queries up to this size need no allocation */
+#define QUERY_MAX_LEN	4096	/* larger queries get FORMERR: bounds what a client can pin */
+#define QUERY_UDP_MAX	65507	/* largest UDP payload (IPv4): bigger EDNS sizes are clamped */
 #define QUERY_MAX_TRIES	3	/* sends to upstreams before SERVFAIL */
 
 struct upconn;
@@ -70,9 +72,11 @@ void qtable_destroy(struct qtable *qt);
  * is copied and given back to fe->ops->reply(). @max_answer is what the
  * transport takes (0 for UDP: derived from the query's EDNS size).
  * Malformed queries are answered or dropped here and counted.
+ * Returns 0 if exactly one reply comes (it may already have come), -1 if none
+ * will (the message was dropped).
  */
-void query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
-		   const uint8_t *msg, size_t len, size_t max_answer);
+int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
+		  const uint8_t *msg, size_t len, size_t max_answer);
 
 /* The query waiting for upstream ID @id on @conn, or NULL. */
 struct query *qtable_lookup(struct qtable *qt, uint16_t id, const struct upconn *conn);

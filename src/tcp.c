@@ -23,6 +23,7 @@
 #define TCP_RBUF_MIN	2048		/* grows to one whole message when needed */
 #define TCP_WBUF_MAX	(256 * 1024)	/* a client reading slower than this is dropped */
 #define TCP_IDLE_MS	10000		/* RFC 7766 6.2.3: close idle clients */
+#define TCP_MAX_PENDING	64		/* a client's queries in flight; past it reading pauses */
 
 struct tcp_client {
 	struct tcp_frontend *t;
@@ -34,6 +35,10 @@ struct tcp_client {
 	size_t rlen, rcap;
 	uint8_t *wbuf;
 	size_t wlen, woff, wcap;
+	unsigned pending;		/* queries handed over whose reply has not come */
+	bool blocked;			/* reading paused at TCP_MAX_PENDING */
+	bool eof;			/* the client half-closed: answer what it sent, then close */
+	struct loop_defer resume;	/* parse again once below TCP_MAX_PENDING */
 };
 
 struct tcp_ctx {
@@ -71,9 +76,23 @@ static void client_close(struct tcp_client *c)
 	free(c->wbuf);
 	c->rbuf = c->wbuf = NULL;
 	c->rlen = c->rcap = c->wlen = c->woff = c->wcap = 0;
+	c->pending = 0;
+	c->blocked = c->eof = false;
 	c->used = false;
 	c->gen++;
 	t->nclients--;
+}
+
+/* Read while the client may send and is under its cap; write while something is buffered. */
+static int client_interest(struct tcp_client *c)
+{
+	uint32_t ev = (c->eof || c->blocked ? 0 : EPOLLIN) | (c->wlen ? EPOLLOUT : 0);
+
+	if (loop_io_set(c->t->loop, &c->io, ev) < 0) {
+		client_close(c);
+		return -1;
+	}
+	return 0;
 }
 
 /* Write what is buffered. Returns 0, or -1 if the client was closed. */
@@ -92,11 +111,12 @@ static int client_flush(struct tcp_client *c)
 	}
 	if (c->woff == c->wlen)
 		c->woff = c->wlen = 0;
-	if (loop_io_set(c->t->loop, &c->io, c->wlen ? EPOLLIN | EPOLLOUT : EPOLLIN) < 0) {
+	/* a half-closed client goes once everything it asked is answered and written */
+	if (c->eof && !c->pending && !c->wlen) {
 		client_close(c);
 		return -1;
 	}
-	return 0;
+	return client_interest(c);
 }
 
 static void tcp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg, size_t len)
@@ -107,6 +127,9 @@ static void tcp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 	(void)fe;
 	if (!c->used || c->gen != ctx->gen)
 		return;		/* the client has gone */
+	c->pending--;
+	if (c->blocked)
+		loop_defer(c->t->loop, &c->resume);
 	if (c->wlen + 2 + len > c->wcap) {
 		size_t cap = c->wcap ? c->wcap : 4096;
 		uint8_t *nb;
@@ -134,12 +157,19 @@ static void client_parse(struct tcp_client *c)
 	struct tcp_ctx ctx = { .c = c, .gen = c->gen };
 	size_t off = 0;
 
+	c->blocked = false;
 	while (c->rlen - off >= 2) {
 		size_t mlen = wire_get_u16(c->rbuf + off);
 
 		if (c->rlen - off - 2 < mlen)
 			break;
-		query_receive(t->qt, &t->fe, &ctx, sizeof(ctx), c->rbuf + off + 2, mlen, DNS_MAX_MSG);
+		if (c->pending >= TCP_MAX_PENDING) {
+			c->blocked = true;	/* one client may not take every query slot */
+			break;
+		}
+		c->pending++;		/* before: the reply may come at once */
+		if (query_receive(t->qt, &t->fe, &ctx, sizeof(ctx), c->rbuf + off + 2, mlen, DNS_MAX_MSG) < 0)
+			c->pending--;	/* dropped: no reply will come */
 		if (!c->used || c->gen != ctx.gen)
 			return;		/* closed while answering (write error) */
 		off += 2 + mlen;
@@ -167,25 +197,50 @@ static void client_io(struct loop *l, int fd, void *arg, uint32_t events)
 {
 	struct tcp_client *c = arg;
 
+	if (events & (EPOLLERR | EPOLLHUP)) {	/* gone both ways: nothing can be delivered */
+		client_close(c);
+		return;
+	}
 	if ((events & EPOLLOUT) && client_flush(c) < 0)
 		return;
-	if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+	if (!(events & EPOLLIN) || c->eof || c->blocked)
 		return;
-	for (int round = 0; round < 16; round++) {
+	for (int round = 0; round < 16 && !c->blocked; round++) {
 		ssize_t n = recv(fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
 
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		if (n < 0) {
 			client_close(c);
 			return;
 		}
-		if (n < 0)
+		if (n == 0) {
+			/* half-close (RFC 7766 6.2.4 allows it): answer what was asked, then close */
+			c->eof = true;
 			break;
+		}
 		c->rlen += (size_t)n;
 		loop_timer_set(l, &c->idle, c->t->idle_ms);
 		client_parse(c);
 		if (!c->used)
 			return;
 	}
+	if (c->eof && !c->pending && !c->wlen)
+		client_close(c);
+	else
+		client_interest(c);
+}
+
+static void client_resume(struct loop *l, void *arg)
+{
+	struct tcp_client *c = arg;
+
+	(void)l;
+	if (!c->used || !c->blocked)
+		return;
+	client_parse(c);
+	if (c->used)
+		client_interest(c);
 }
 
 static void client_idle(struct loop *l, void *arg)
@@ -258,6 +313,7 @@ struct tcp_frontend *tcp_frontend_new(struct loop *l, const struct config *cfg, 
 		t->clients[i].t = t;
 		t->clients[i].io.fd = -1;
 		loop_timer_init(&t->clients[i].idle, client_idle, &t->clients[i]);
+		loop_defer_init(&t->clients[i].resume, client_resume, &t->clients[i]);
 	}
 	n = listen_open(cfg, SOCK_STREAM, socks, err, errlen);
 	if (n < 0) {

@@ -61,6 +61,16 @@ check "dnsperf: nothing refused for lack of room" "$out" [ -z "$(awk '$2 != 0' <
 out=$(lab_c "$LAB_PY" "$LAB_CONF_DIR/dnsclient.py" pipeline "$LAB_DECOY4" 50 2>&1)
 check "50 queries pipelined on one TCP connection: each answer matches its query" "$out" \
 	[ "$out" == "answered=50/50 mismatched=0" ]
+# more than one client may have in flight (64): reading pauses, nothing is lost or refused
+out=$(lab_c "$LAB_PY" "$LAB_CONF_DIR/dnsclient.py" pipeline "$LAB_DECOY6" 300 2>&1)
+check "300 queries pipelined on one TCP connection: all answered in turn" "$out" \
+	[ "$out" == "answered=300/300 mismatched=0" ]
+out=$(lab_c "$LAB_PY" "$LAB_CONF_DIR/dnsclient.py" pipeline "$LAB_DECOY4" 20 halfclose 2>&1)
+check "20 pipelined queries then a half-close (SHUT_WR): every answer still comes" "$out" \
+	[ "$out" == "answered=20/20 mismatched=0" ]
+out=$(lab_c "$LAB_PY" "$LAB_CONF_DIR/dnsclient.py" oversize "$LAB_DECOY4" 2>&1)
+size=${out#size=}; size=${size%% *}
+check "a TCP query over 4096 octets ($size) gets FORMERR" "$out" [ "${out#size=* }" == "id=ok rcode=FORMERR" -a "${size:-0}" -gt 4096 ]
 out=$(lab_c "$LAB_PY" "$LAB_CONF_DIR/dnsclient.py" sameid "$LAB_DECOY6" 40 2>&1)
 check "40 UDP clients with one message ID: each gets the answer to its own question" "$out" \
 	[ "$out" == "own_answer=40/40 wrong=0 unanswered=0" ]

@@ -4,8 +4,12 @@
 What dig cannot show or will not send:
   src SERVER NAME TYPE        one UDP query from an *unconnected* socket; prints the address the
                               answer really came from (recvfrom), the rcode and the answers
-  pipeline SERVER N           N queries written at once on one TCP connection (RFC 7766 6.2.1.1);
-                              prints how many answers came back matched to their query
+  pipeline SERVER N [halfclose]
+                              N queries written at once on one TCP connection (RFC 7766 6.2.1.1),
+                              optionally followed by shutdown(SHUT_WR); prints how many answers
+                              came back matched to their query
+  oversize SERVER             one well-formed TCP query of more than 4096 octets (a big EDNS
+                              option); prints the rcode that came back, or none
   sameid SERVER N             N UDP clients send queries with the same message ID at the same time;
                               prints how many got the answer to their own question
   garbage SERVER SEED N       malformed UDP and TCP input: prints one line per crafted case with what
@@ -130,7 +134,7 @@ def recv_exact(sock, n, deadline):
     return buf
 
 
-def cmd_pipeline(server, n):
+def cmd_pipeline(server, n, halfclose=False):
     """N different questions in one write; each answer must carry its query's ID and question."""
     names = [("www.dotproxy.test", "A"), ("www.dotproxy.test", "AAAA"), ("mid.dotproxy.test", "TXT")]
     sent = {}
@@ -143,6 +147,8 @@ def cmd_pipeline(server, n):
         blob += struct.pack("!H", len(msg)) + msg
     s = socket.create_connection((server, PORT), timeout=3)
     s.sendall(blob)
+    if halfclose:
+        s.shutdown(socket.SHUT_WR)   # done asking; the answers must still come
     deadline = time.monotonic() + 10
     matched = mismatched = 0
     order = []
@@ -158,6 +164,24 @@ def cmd_pipeline(server, n):
     except (socket.timeout, ConnectionError, OSError) as e:
         print("error=%s" % type(e).__name__)
     print("answered=%d/%d mismatched=%d" % (matched, n, mismatched))
+    return 0
+
+
+def cmd_oversize(server):
+    """A query made big by an EDNS option (RFC 6891 6.1.2): 12 + question + OPT > 4096."""
+    opt_data = struct.pack("!HH", 65001, 4200) + b"\0" * 4200
+    msg = bytearray(query(0x5151, "www.dotproxy.test", "A", edns=False))
+    msg[10:12] = struct.pack("!H", 1)
+    msg += b"\0" + struct.pack("!HHIH", 41, 1232, 0, len(opt_data)) + opt_data
+    s = socket.create_connection((server, PORT), timeout=3)
+    s.sendall(struct.pack("!H", len(msg)) + bytes(msg))
+    deadline = time.monotonic() + 5
+    try:
+        ln = struct.unpack("!H", recv_exact(s, 2, deadline))[0]
+        rid, flags, _q, _a = parse(recv_exact(s, ln, deadline))
+        print("size=%d id=%s rcode=%s" % (len(msg), "ok" if rid == 0x5151 else "wrong", rcode_name(flags)))
+    except (socket.timeout, ConnectionError, OSError) as e:
+        print("size=%d rcode=none (%s)" % (len(msg), type(e).__name__))
     return 0
 
 
@@ -301,7 +325,9 @@ def main(argv):
     if cmd == "src":
         return cmd_src(server, argv[3], argv[4])
     if cmd == "pipeline":
-        return cmd_pipeline(server, int(argv[3]))
+        return cmd_pipeline(server, int(argv[3]), len(argv) > 4 and argv[4] == "halfclose")
+    if cmd == "oversize":
+        return cmd_oversize(server)
     if cmd == "sameid":
         return cmd_sameid(server, int(argv[3]))
     if cmd == "garbage":

@@ -832,6 +832,28 @@ START_TEST(answer_matches_same_question)
 }
 END_TEST
 
+START_TEST(answer_matches_a_compressed_question_name)
+{
+	struct msg q, a;
+
+	/* query for the root, NS; the answer names it by a pointer to a zero octet in its
+	 * header (offset 4: QDCOUNT's high octet): the same name, two octets on the wire */
+	put_hdr(&q, 0x1234, F_RD, 1, 0, 0, 0);
+	put_question(&q, ".", T_NS, C_IN);
+	put_hdr(&a, 0x1234, F_QR | F_RD | F_RA, 1, 0, 0, 0);
+	put_ptr(&a, 4);
+	put16(&a, T_NS);
+	put16(&a, C_IN);
+	ck_assert_uint_eq(a.n, q.n + 1);
+	ck_assert(dns_answer_matches(a.b, a.n, q.b, q.n));
+	/* and a two-octet wire name that reads differently is still told apart */
+	put_hdr(&q, 0x1234, F_RD, 1, 0, 0, 0);
+	put_question(&q, "a", T_NS, C_IN);
+	ck_assert_uint_eq(q.n, a.n + 1);
+	ck_assert(!dns_answer_matches(a.b, a.n, q.b, q.n));
+}
+END_TEST
+
 START_TEST(answer_matches_case_insensitively)
 {
 	struct msg q, a;
@@ -1349,6 +1371,7 @@ static Suite *dns_suite(void)
 
 	tc = tcase_create("answer_matches");
 	tcase_add_test(tc, answer_matches_same_question);
+	tcase_add_test(tc, answer_matches_a_compressed_question_name);
 	tcase_add_test(tc, answer_matches_case_insensitively);
 	tcase_add_test(tc, answer_other_name_rejected);
 	tcase_add_test(tc, answer_other_type_or_class_rejected);
