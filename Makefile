@@ -47,7 +47,7 @@ $(BUILD)/san/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/san
 $(BUILD)/libdotproxy-san.a: $(SAN_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libdotproxy-san.a $(wildcard src/*.h) | $(BUILD)/unit
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libdotproxy-san.a $(wildcard src/*.h tests/unit/*.h) | $(BUILD)/unit
 	$(CC) -std=c11 -D_DEFAULT_SOURCE -O1 -g -Isrc $(SAN) -Wall -Wextra -Werror -o $@ $< \
 		$(BUILD)/libdotproxy-san.a $(CHECK_LIBS) $(LDLIBS)
 

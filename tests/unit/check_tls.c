@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "testcert.h"
 #include "tls.h"
 
 static EVP_PKEY *ca_key, *srv_key, *other_ca_key, *evil_key;
@@ -36,43 +37,6 @@ static int keep_session(SSL *ssl, SSL_SESSION *s)
 	return 1;
 }
 
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int is_ca)
-{
-	X509 *x = X509_new();
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-	char san[300];
-
-	ck_assert_ptr_nonnull(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), is_ca ? 1 : 2);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : X509_get_subject_name(x));
-	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-	if (is_ca) {
-		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
-	} else {
-		snprintf(san, sizeof(san), "DNS:%s", cn);
-		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
-	}
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	ck_assert_int_gt(X509_sign(x, issuer_key, EVP_sha256()), 0);
-	return x;
-}
-
-static void write_pem(const char *path, X509 *x)
-{
-	FILE *f = fopen(path, "w");
-
-	ck_assert_ptr_nonnull(f);
-	PEM_write_X509(f, x);
-	fclose(f);
-}
-
 static SSL_CTX *server_ctx(void);
 
 static void setup_certs(void)
@@ -82,19 +46,19 @@ static void setup_certs(void)
 	ca_key = EVP_EC_gen("P-256");
 	srv_key = EVP_EC_gen("P-256");
 	other_ca_key = EVP_EC_gen("P-256");
-	ca_cert = make_cert(ca_key, "dotproxy test CA", NULL, ca_key, 1);
-	other_ca_cert = make_cert(other_ca_key, "unrelated CA", NULL, other_ca_key, 1);
-	srv_cert = make_cert(srv_key, "dot.dotproxy.test", ca_cert, ca_key, 0);
+	ca_cert = testcert_make(ca_key, "dotproxy test CA", NULL, ca_key, 1);
+	other_ca_cert = testcert_make(other_ca_key, "unrelated CA", NULL, other_ca_key, 1);
+	srv_cert = testcert_make(srv_key, "dot.dotproxy.test", ca_cert, ca_key, 0);
 	evil_key = EVP_EC_gen("P-256");
-	evil_cert = make_cert(evil_key, "dot.dotproxy.test", ca_cert, ca_key, 0);
+	evil_cert = testcert_make(evil_key, "dot.dotproxy.test", ca_cert, ca_key, 0);
 	strcpy(ca_path, "/tmp/check_tls_ca.XXXXXX");
 	fd = mkstemp(ca_path);
 	close(fd);
-	write_pem(ca_path, ca_cert);
+	testcert_write_pem(ca_path, ca_cert);
 	strcpy(other_ca_path, "/tmp/check_tls_other.XXXXXX");
 	fd = mkstemp(other_ca_path);
 	close(fd);
-	write_pem(other_ca_path, other_ca_cert);
+	testcert_write_pem(other_ca_path, other_ca_cert);
 	sctx = server_ctx();
 	/* the attacker's own leaf (the CA accepts it), with the pinned certificate appended */
 	evil_sctx = SSL_CTX_new(TLS_server_method());

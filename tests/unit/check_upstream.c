@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "testcert.h"
 #include "dns.h"
 #include "log.h"
 #include "loop.h"
@@ -47,34 +48,6 @@
 static EVP_PKEY *ca_key, *srv_key;
 static X509 *ca_cert, *srv_cert;
 static char ca_path[64];
-
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int is_ca)
-{
-	X509 *x = X509_new();
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-	char san[300];
-
-	ck_assert_ptr_nonnull(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), is_ca ? 1 : 2);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : X509_get_subject_name(x));
-	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-	if (is_ca) {
-		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
-	} else {
-		snprintf(san, sizeof(san), "DNS:%s", cn);
-		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
-	}
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	ck_assert_int_gt(X509_sign(x, issuer_key, EVP_sha256()), 0);
-	return x;
-}
 
 /* ---- the server child ---- */
 
@@ -549,8 +522,8 @@ static void setup(void)
 	srv_key = EVP_EC_gen("P-256");
 	ck_assert_ptr_nonnull(ca_key);
 	ck_assert_ptr_nonnull(srv_key);
-	ca_cert = make_cert(ca_key, "dotproxy test CA", NULL, ca_key, 1);
-	srv_cert = make_cert(srv_key, AUTH_NAME, ca_cert, ca_key, 0);
+	ca_cert = testcert_make(ca_key, "dotproxy test CA", NULL, ca_key, 1);
+	srv_cert = testcert_make(srv_key, AUTH_NAME, ca_cert, ca_key, 0);
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(st, MAP_FAILED);
 	memset(st, 0, sizeof(*st));
