@@ -245,8 +245,13 @@ static void client_resume(struct loop *l, void *arg)
 
 static void client_idle(struct loop *l, void *arg)
 {
-	(void)l;
-	client_close(arg);
+	struct tcp_client *c = arg;
+
+	if (c->pending) {	/* waiting on us, not idle: every query ends by its deadline */
+		loop_timer_set(l, &c->idle, c->t->idle_ms);
+		return;
+	}
+	client_close(c);
 }
 
 static void tcp_accept(struct loop *l, int lfd, void *arg, uint32_t events)

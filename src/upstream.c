@@ -48,7 +48,7 @@ struct upconn {
 	bool fatal;			/* a TLS or socket error: no close_notify */
 	unsigned answers;		/* answers accepted since it became ready */
 	struct loop_timer timer;	/* connect+handshake deadline, or idle close */
-	uint64_t last_rx;		/* when bytes last arrived (or the handshake ended) */
+	uint64_t last_rx;		/* when answer bytes last arrived, or it was opened */
 	struct loop_defer kick;		/* open or flush after this loop iteration */
 };
 
@@ -113,8 +113,9 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 /*
  * Where @q goes: the first usable upstream it has not been sent to; else a
  * usable one it was sent to (its connection closed, the upstream did not
- * fail); else a connection attempt already under way. While every upstream
- * is backed off nothing new is started for it: NULL, and it gets SERVFAIL.
+ * fail). Backed-off upstreams are not usable: while all are, nothing new is
+ * started for it, NULL, and it gets SERVFAIL. (A connection being opened
+ * belongs to a usable upstream: failing is what backs one off.)
  */
 static struct upstream *pick(struct pool *p, const struct query *q)
 {
@@ -125,10 +126,6 @@ static struct upstream *pick(struct pool *p, const struct query *q)
 			return &p->ups[i];
 	for (unsigned i = 0; i < p->n; i++)
 		if (p->ups[i].retry_at <= now)
-			return &p->ups[i];
-	for (unsigned i = 0; i < p->n; i++)
-		if (!(q->tried & (1u << i)) &&
-		    (p->ups[i].conn.state == C_CONNECTING || p->ups[i].conn.state == C_HANDSHAKE))
 			return &p->ups[i];
 	return NULL;
 }
@@ -174,9 +171,13 @@ void pool_deadline(struct query *q)
 	bool silent = c && q->state == Q_SENT && c->state == C_READY &&
 		      loop_now(c->up->pool->loop) - c->last_rx >= c->up->pool->qt->timeout_ms;
 
+	bool never = silent && !c->answers;
+
 	pool_unlink(q);
-	if (silent)
-		conn_fail(c, "nothing received for a whole query deadline");
+	if (never)	/* a connection that never answered anything: the upstream is broken */
+		conn_fail(c, "no answer on a new connection for a whole query deadline");
+	else if (silent)	/* it worked before: lost on the way (NAT, firewall), reconnect */
+		conn_close(c, false, NULL);
 }
 
 /* ---- connection ---- */
@@ -240,7 +241,6 @@ static void conn_ready(struct upconn *c)
 	log_debug("upstream %s: TLS ready (%s%s)", u->cfg->label, SSL_get_version(c->ssl),
 		  SSL_session_reused(c->ssl) ? ", resumed" : "");
 	c->state = C_READY;
-	c->last_rx = loop_now(p->loop);
 	u->retry_at = 0;
 	u->backoff_ms = 0;
 	loop_timer_cancel(p->loop, &c->timer);
@@ -479,6 +479,7 @@ static void conn_open(struct upconn *c)
 	/* queries are written in batches already: don't let Nagle hold them */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = C_CONNECTING;
+	c->last_rx = loop_now(p->loop);	/* a handshake is no answer: silence counts from here */
 	c->rlen = c->wlen = c->woff = 0;
 	c->read_wants_write = c->write_wants_read = false;
 	if (loop_io_add(p->loop, &c->io, fd, EPOLLOUT, conn_io, c) < 0) {
@@ -518,8 +519,11 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 	struct query *q;
 
 	/* written queries and not one answer: the upstream is broken, not just closing */
-	if (was_ready && c->sent.n && !c->answers)
-		mark_down = true;
+	if (!mark_down && was_ready && c->sent.n && !c->answers) {
+		conn_fail(c, "%s with %u queries written and none answered",
+			  why ? why : "connection closed or silent", c->sent.n);
+		return;
+	}
 	if (why)
 		log_warnx("upstream %s: closing connection: %s", u->cfg->label, why);
 	loop_timer_cancel(p->loop, &c->timer);

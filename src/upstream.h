@@ -34,7 +34,9 @@ void pool_unlink(struct query *q);
 /*
  * @q reached its deadline: take it off its connection, and drop that
  * connection if nothing at all came back on it for a whole deadline
- * (half-open), so the queries after it reconnect instead of waiting too.
+ * (half-open: a NAT or firewall lost it), so the queries after it reconnect
+ * instead of waiting too. The upstream is backed off only if that
+ * connection never answered anything.
  */
 void pool_deadline(struct query *q);
 
