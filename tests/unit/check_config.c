@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "sock.h"
+#include "unit.h"
 
 /* Octets 0x00..0x1f, and their base64 (RFC 4648 4) */
 #define PIN_SEQ_B64	"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -987,11 +988,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(config_suite());
 }

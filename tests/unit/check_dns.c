@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "unit.h"
 
 /* RFC 1035 4.1.1 header flag bits, spelled out here rather than taken from dns.c */
 #define F_QR		0x8000
@@ -1411,11 +1412,5 @@ static Suite *dns_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(dns_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(dns_suite());
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "unit.h"
 
 #define GUARD_MS 3000	/* a test that reaches this has failed */
 
@@ -771,11 +772,5 @@ static Suite *loop_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(loop_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(loop_suite());
 }

@@ -20,6 +20,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "sock.h"
+#include "unit.h"
 
 /* ---- parsing the Prometheus text ---- */
 
@@ -767,8 +768,6 @@ int main(void)
 	Suite *s = suite_create("metrics");
 	TCase *text = tcase_create("text");
 	TCase *web = tcase_create("http");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(text, render_has_every_metric_with_its_value);
 	tcase_add_test(text, render_of_zero_counters_says_zero);
@@ -789,9 +788,5 @@ int main(void)
 	tcase_add_test(web, twelve_requests_at_once_eight_served_four_closed);
 	tcase_add_test(web, stop_closes_clients_in_progress);
 	suite_add_tcase(s, web);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -12,6 +12,7 @@
 #include "loop.h"
 #include "query.h"
 #include "upstream.h"
+#include "unit.h"
 
 /* ---- stand-ins for the pool: queries "sent" are kept in a list ---- */
 
@@ -369,8 +370,6 @@ int main(void)
 {
 	Suite *s = suite_create("query");
 	TCase *tc = tcase_create("table");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, colliding_client_ids_get_distinct_upstream_ids);
@@ -385,9 +384,5 @@ int main(void)
 	tcase_add_test(tc, deadline_answers_servfail);
 	tcase_add_test(tc, large_query_is_kept_whole);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "testcert.h"
 #include "tls.h"
+#include "unit.h"
 
 static EVP_PKEY *ca_key, *srv_key, *other_ca_key, *evil_key;
 static X509 *ca_cert, *srv_cert, *other_ca_cert, *evil_cert;
@@ -327,8 +328,6 @@ int main(void)
 {
 	Suite *s = suite_create("tls");
 	TCase *tc = tcase_create("upstream");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup_certs, teardown_certs);
 	tcase_add_test(tc, spki_hash_matches_the_key);
@@ -341,9 +340,5 @@ int main(void)
 	tcase_add_test(tc, resumed_session_is_still_pin_checked);
 	tcase_add_test(tc, unloadable_ca_file_is_a_clear_error);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -39,6 +39,7 @@
 #include "query.h"
 #include "sock.h"
 #include "upstream.h"
+#include "unit.h"
 
 #define AUTH_NAME	"dot.dotproxy.test"
 #define MAX_REPLIES	512
@@ -1162,8 +1163,6 @@ int main(void)
 {
 	Suite *s = suite_create("upstream");
 	TCase *tc = tcase_create("pool");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 15);
@@ -1186,9 +1185,5 @@ int main(void)
 	tcase_add_test(tc, tls12_connection_resumes_after_idle_close);
 	tcase_add_test(tc, ipv6_upstream_is_reached);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }
