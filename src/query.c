@@ -105,9 +105,9 @@ static void reply(struct query *q, uint8_t *msg, size_t len)
 	q->fe->ops->reply(q->fe, q->ctx, msg, len);
 }
 
-/* Answer a message we could not queue: no query slot exists for it. */
-static void reply_now(struct qtable *qt, struct frontend *fe, const void *ctx,
-		      const uint8_t *msg, size_t len, int rcode)
+/* Answer the client of @msg (@ctx, via @fe) with @rcode, and count it. */
+static void reply_error(struct qtable *qt, struct frontend *fe, const void *ctx,
+			const uint8_t *msg, size_t len, int rcode)
 {
 	uint8_t out[DNS_HDR_LEN + DNS_MAX_NAME + 4];
 
@@ -133,20 +133,20 @@ int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_
 		rc = DNS_RCODE_FORMERR;
 	if (rc != DNS_QUERY_OK) {
 		qt->m->malformed++;
-		reply_now(qt, fe, ctx, msg, len, rc);
+		reply_error(qt, fe, ctx, msg, len, rc);
 		return 0;
 	}
 	q = qt->free;
 	if (!q) {
 		qt->m->refused_inflight++;
-		reply_now(qt, fe, ctx, msg, len, DNS_RCODE_REFUSED);
+		reply_error(qt, fe, ctx, msg, len, DNS_RCODE_REFUSED);
 		return 0;
 	}
 	if (len > QUERY_INLINE) {
 		uint8_t *big = malloc(len);
 
 		if (!big) {
-			reply_now(qt, fe, ctx, msg, len, DNS_RCODE_SERVFAIL);
+			reply_error(qt, fe, ctx, msg, len, DNS_RCODE_SERVFAIL);
 			return 0;
 		}
 		q->msg = big;
@@ -194,10 +194,7 @@ void query_answer(struct query *q, uint8_t *ans, size_t len)
 
 void query_fail(struct query *q, int rcode)
 {
-	uint8_t out[DNS_HDR_LEN + DNS_MAX_NAME + 4];
-	size_t n = dns_make_error(q->msg, q->len, rcode, out, sizeof(out));
-
-	reply(q, out, n);
+	reply_error(q->qt, q->fe, q->ctx, q->msg, q->len, rcode);
 	query_free(q);
 }
 
