@@ -15,6 +15,9 @@ void log_set_level(enum log_level lvl) { cur_level = lvl; }
 bool log_debug_enabled(void) { return cur_level >= LOG_LVL_DEBUG; }
 
 static void vlog(enum log_level lvl, const char *tag, int err, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void vlog(enum log_level lvl, const char *tag, int err, const char *fmt, va_list ap)
 {
 	char buf[1024];
 

@@ -68,7 +68,7 @@ void metrics_count_rcode(struct metrics *m, int rcode)
 	m->answers[rcode >= 0 && rcode <= 5 ? map[rcode] : MR_OTHER]++;
 }
 
-static void counter(struct strbuf *sb, const char *name, const char *help, uint64_t v)
+void metrics_counter(struct strbuf *sb, const char *name, const char *help, uint64_t v)
 {
 	strbuf_printf(sb, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
 		      (unsigned long long)v);
@@ -93,20 +93,20 @@ void metrics_render(const struct metrics *m, struct strbuf *sb)
 	for (int i = 0; i < MR_COUNT; i++)
 		strbuf_printf(sb, "dotproxy_answers_total{rcode=\"%s\"} %llu\n", rcodes[i],
 			      (unsigned long long)m->answers[i]);
-	counter(sb, "dotproxy_malformed_total", "Client packets dropped or answered FORMERR/NOTIMP.", m->malformed);
-	counter(sb, "dotproxy_truncated_total", "UDP answers sent truncated (TC) so the client retries over TCP.", m->truncated);
-	counter(sb, "dotproxy_tls_handshakes_total", "Completed TLS handshakes with upstreams, resumed included.", m->handshakes);
-	counter(sb, "dotproxy_tls_resumed_total", "TLS handshakes that resumed a session.", m->resumed);
-	counter(sb, "dotproxy_tls_failures_total", "Upstream connect, TLS handshake or certificate failures.", m->tls_failures);
-	counter(sb, "dotproxy_upstream_queries_total", "Queries written to upstreams, retries included.", m->upstream_queries);
-	counter(sb, "dotproxy_upstream_bad_answers_total", "Upstream answers dropped: unknown ID or a different question.", m->upstream_bad_answers);
-	counter(sb, "dotproxy_timeouts_total", "Queries answered SERVFAIL at their deadline.", m->timeouts);
+	metrics_counter(sb, "dotproxy_malformed_total", "Client packets dropped or answered FORMERR/NOTIMP.", m->malformed);
+	metrics_counter(sb, "dotproxy_truncated_total", "UDP answers sent truncated (TC) so the client retries over TCP.", m->truncated);
+	metrics_counter(sb, "dotproxy_tls_handshakes_total", "Completed TLS handshakes with upstreams, resumed included.", m->handshakes);
+	metrics_counter(sb, "dotproxy_tls_resumed_total", "TLS handshakes that resumed a session.", m->resumed);
+	metrics_counter(sb, "dotproxy_tls_failures_total", "Upstream connect, TLS handshake or certificate failures.", m->tls_failures);
+	metrics_counter(sb, "dotproxy_upstream_queries_total", "Queries written to upstreams, retries included.", m->upstream_queries);
+	metrics_counter(sb, "dotproxy_upstream_bad_answers_total", "Upstream answers dropped: unknown ID or a different question.", m->upstream_bad_answers);
+	metrics_counter(sb, "dotproxy_timeouts_total", "Queries answered SERVFAIL at their deadline.", m->timeouts);
 	strbuf_printf(sb, "# HELP dotproxy_refused_total Queries or clients refused at a cap.\n"
 			  "# TYPE dotproxy_refused_total counter\n"
 			  "dotproxy_refused_total{reason=\"inflight\"} %llu\n"
 			  "dotproxy_refused_total{reason=\"tcp_clients\"} %llu\n",
 		      (unsigned long long)m->refused_inflight, (unsigned long long)m->refused_tcp);
-	counter(sb, "dotproxy_send_errors_total", "Answers that could not be sent to the client.", m->send_errors);
+	metrics_counter(sb, "dotproxy_send_errors_total", "Answers that could not be sent to the client.", m->send_errors);
 	strbuf_printf(sb, "# HELP dotproxy_inflight Queries waiting for an upstream answer.\n"
 			  "# TYPE dotproxy_inflight gauge\ndotproxy_inflight %llu\n",
 		      (unsigned long long)m->inflight);

@@ -43,6 +43,9 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((forma
 
 void metrics_count_rcode(struct metrics *m, int rcode);
 
+/* Append one counter with its HELP and TYPE lines. */
+void metrics_counter(struct strbuf *sb, const char *name, const char *help, uint64_t v);
+
 /* Append the counters of @m in Prometheus text format. */
 void metrics_render(const struct metrics *m, struct strbuf *sb);
 

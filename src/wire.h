@@ -78,6 +78,17 @@ static inline void wire_skip(struct wire *w, size_t n)
 		w->pos += n;
 }
 
+/* Copy @n bytes to @dst (zeros on error). */
+static inline void wire_copy(struct wire *w, void *dst, size_t n)
+{
+	if (wire_need(w, n)) {
+		memcpy(dst, w->buf + w->pos, n);
+		w->pos += n;
+	} else {
+		memset(dst, 0, n);
+	}
+}
+
 /* Move to absolute offset @off (only within the message). */
 static inline void wire_seek(struct wire *w, size_t off)
 {
