@@ -8,13 +8,13 @@
 CC      ?= cc
 CLANG   ?= clang
 BUILD   := build
-PKGS    := openssl
+PKGS    := openssl libnetfilter_queue libmnl
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Werror
 HARDEN  := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE $(WARN) $(HARDEN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS += -pie -Wl,-z,relro,-z,now
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lnetfilter_queue -lmnl)
 
 SRCS    := $(wildcard src/*.c)
 OBJS    := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
@@ -27,7 +27,13 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 SAN_OBJS  := $(filter-out $(BUILD)/san/main.o,$(SRCS:src/%.c=$(BUILD)/san/%.o))
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt -lpthread)
 
-FUZZ_SECONDS ?= 30
+# fuzz targets: tests/fuzz/fuzz_NAME.c over the corpus tests/fuzz/corpus/NAME,
+# linked against the daemon's objects built for libFuzzer
+FUZZ_SECONDS ?= 20
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_OBJS := $(filter-out $(BUILD)/fuzzobj/main.o,$(SRCS:src/%.c=$(BUILD)/fuzzobj/%.o))
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all check unit fuzz fuzz-run e2e demo deps clean bench
 all: $(BUILD)/dotproxy
@@ -51,7 +57,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libdotproxy-san.a $(wildcard src/*.h te
 	$(CC) -std=c11 -D_DEFAULT_SOURCE -O1 -g -Isrc $(SAN) -Wall -Wextra -Werror -o $@ $< \
 		$(BUILD)/libdotproxy-san.a $(CHECK_LIBS) $(LDLIBS)
 
-$(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/fuzz:
+$(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/fuzzobj:
 	mkdir -p $@
 
 deps:
@@ -60,19 +66,27 @@ deps:
 unit: $(UNIT_BINS)
 	tests/run.sh unit $(UNIT_BINS)
 
-# libFuzzer over the DNS parser (clang); a short bounded run from the seed corpus
-$(BUILD)/fuzz/fuzz_dns: tests/fuzz/fuzz_dns.c src/dns.c src/dns.h src/wire.h | $(BUILD)/fuzz
-	$(CLANG) -std=c11 -D_DEFAULT_SOURCE -O1 -g -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ tests/fuzz/fuzz_dns.c src/dns.c
+# libFuzzer: every target for a short bounded run from its seed corpus
+$(BUILD)/fuzzobj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/fuzzobj
+	$(CLANG) -std=c11 -D_DEFAULT_SOURCE -O1 -g $(WARN) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+		$(shell pkg-config --cflags $(PKGS) 2>/dev/null) -c -o $@ $<
 
-fuzz: $(BUILD)/fuzz/fuzz_dns
-	tests/run.sh fuzz $(BUILD)/fuzz/fuzz_dns $(FUZZ_SECONDS)
+$(BUILD)/libdotproxy-fuzz.a: $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/libdotproxy-fuzz.a | $(BUILD)/fuzz
+	$(CLANG) -std=c11 -D_DEFAULT_SOURCE -O1 -g -Isrc -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
+		$(BUILD)/libdotproxy-fuzz.a $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	tests/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 e2e: $(BUILD)/dotproxy
 	tests/run.sh e2e
 
 # everything, after installing what it needs; one summary line at the end
 check: deps
-	$(MAKE) all $(UNIT_BINS) $(BUILD)/fuzz/fuzz_dns
+	$(MAKE) all $(UNIT_BINS) $(FUZZ_BINS)
 	tests/run.sh all
 
 demo: deps

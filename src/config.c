@@ -38,10 +38,17 @@ void config_usage(void)
 "usage: dotproxy [options]\n"
 "Answer intercepted DNS queries over verified DNS-over-TLS.\n"
 "\n"
-"  --mode tproxy|redirect   tproxy: transparent UDP+TCP listeners for TPROXY rules (root);\n"
+"  --mode tproxy|redirect|nfqueue\n"
+"                           tproxy: transparent UDP+TCP listeners for TPROXY rules (root);\n"
 "                           redirect: plain UDP+TCP listener for nat REDIRECT/DNAT rules\n"
-"                           or use as a local stub resolver (default: tproxy)\n"
+"                           or use as a local stub resolver; nfqueue: UDP from a netfilter\n"
+"                           queue, answered by raw packets, TCP by TPROXY (default: tproxy)\n"
 "  --port N                 local port the rules send packets to (default: 5353)\n"
+"  --queue N                nfqueue mode: queue number 0-65535 (default: 0)\n"
+"  --queue-len N            nfqueue mode: packets the kernel may hold for the daemon;\n"
+"                           past it the kernel drops them (default: 1024)\n"
+"  --fail-open              nfqueue mode: past --queue-len the kernel lets queries through\n"
+"                           in plaintext instead of dropping them\n"
 "  --listen ADDR[@PORT]     redirect mode: listen on ADDR only (repeatable, IPv4 or IPv6,\n"
 "                           e.g. 127.0.0.1@53, ::1@53, [::1]@53); default every address\n"
 "  --upstream IP[@PORT]#AUTHNAME[^sha256/BASE64]\n"
@@ -172,7 +179,8 @@ int config_parse_upstream(const char *spec, struct upstream_cfg *u, char *err, s
 
 enum {
 	OPT_MODE = 256, OPT_PORT, OPT_LISTEN, OPT_UPSTREAM, OPT_PIN, OPT_CA_FILE, OPT_METRICS,
-	OPT_MARK, OPT_TIMEOUT, OPT_IDLE, OPT_MAX_INFLIGHT, OPT_MAX_TCP,
+	OPT_MARK, OPT_TIMEOUT, OPT_IDLE, OPT_MAX_INFLIGHT, OPT_MAX_TCP, OPT_QUEUE, OPT_QUEUE_LEN,
+	OPT_FAIL_OPEN,
 };
 
 static const struct option long_opts[] = {
@@ -188,14 +196,30 @@ static const struct option long_opts[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT },
 	{ "max-tcp-clients", required_argument, NULL, OPT_MAX_TCP },
+	{ "queue", required_argument, NULL, OPT_QUEUE },
+	{ "queue-len", required_argument, NULL, OPT_QUEUE_LEN },
+	{ "fail-open", no_argument, NULL, OPT_FAIL_OPEN },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
+const char *config_mode_name(enum cfg_mode mode)
+{
+	switch (mode) {
+	case MODE_REDIRECT:
+		return "redirect";
+	case MODE_NFQUEUE:
+		return "nfqueue";
+	default:
+		return "tproxy";
+	}
+}
+
 int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t errlen)
 {
+	const char *nfq_flag = NULL;	/* an nfqueue-only flag given, for the error */
 	char listen_specs[CFG_MAX_LISTEN][128];
 	char ebuf[400];
 	unsigned long v;
@@ -209,6 +233,7 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 	c->idle_timeout_ms = 30000;
 	c->max_inflight = 4096;
 	c->max_tcp_clients = 256;
+	c->queue_len = 1024;
 
 	opterr = 0;
 	optind = 0;	/* glibc: 0 resets fully, also a half-parsed short-option cluster */
@@ -224,8 +249,10 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 				c->mode = MODE_TPROXY;
 			else if (strcmp(optarg, "redirect") == 0)
 				c->mode = MODE_REDIRECT;
+			else if (strcmp(optarg, "nfqueue") == 0)
+				c->mode = MODE_NFQUEUE;
 			else
-				return errf(err, errlen, "--mode \"%s\": must be tproxy or redirect", optarg);
+				return errf(err, errlen, "--mode \"%s\": must be tproxy, redirect or nfqueue", optarg);
 			break;
 		case OPT_PORT:
 			if (parse_uint(optarg, 1, 65535, &v) < 0)
@@ -295,6 +322,22 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 				return errf(err, errlen, "--max-tcp-clients \"%s\": must be 1-65536", optarg);
 			c->max_tcp_clients = (unsigned)v;
 			break;
+		case OPT_QUEUE:
+			if (parse_uint(optarg, 0, 65535, &v) < 0)
+				return errf(err, errlen, "--queue \"%s\": must be a queue number 0-65535", optarg);
+			c->queue = (uint16_t)v;
+			nfq_flag = "--queue";
+			break;
+		case OPT_QUEUE_LEN:
+			if (parse_uint(optarg, 1, 1048576, &v) < 0)
+				return errf(err, errlen, "--queue-len \"%s\": must be 1-1048576", optarg);
+			c->queue_len = (unsigned)v;
+			nfq_flag = "--queue-len";
+			break;
+		case OPT_FAIL_OPEN:
+			c->fail_open = true;
+			nfq_flag = "--fail-open";
+			break;
 		case 'v':
 			c->verbose = true;
 			break;
@@ -313,7 +356,10 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 	if (optind < argc)
 		return errf(err, errlen, "\"%s\": unexpected argument (see --help)", argv[optind]);
 	if (c->nlisten && c->mode != MODE_REDIRECT)
-		return errf(err, errlen, "--listen: only with --mode redirect (tproxy listens where the rules send)");
+		return errf(err, errlen, "--listen: only with --mode redirect (%s listens where the rules send)",
+			    config_mode_name(c->mode));
+	if (nfq_flag && c->mode != MODE_NFQUEUE)
+		return errf(err, errlen, "%s: only with --mode nfqueue", nfq_flag);
 	for (int i = 0; i < c->nlisten; i++)
 		if (sock_parse(listen_specs[i], '@', c->port, &c->listen[i]) < 0)
 			return errf(err, errlen, "--listen \"%s\": must be ADDR[@PORT]", listen_specs[i]);

@@ -16,7 +16,7 @@
 #define CFG_MAX_LISTEN		16
 #define CFG_PIN_LEN		32	/* RFC 7858 4.2: SHA-256 of the SubjectPublicKeyInfo */
 
-enum cfg_mode { MODE_TPROXY, MODE_REDIRECT };
+enum cfg_mode { MODE_TPROXY, MODE_REDIRECT, MODE_NFQUEUE };
 
 struct upstream_cfg {
 	union sockaddr_any addr;
@@ -41,8 +41,14 @@ struct config {
 	unsigned idle_timeout_ms;	/* idle upstream connections are closed after */
 	unsigned max_inflight;
 	unsigned max_tcp_clients;
+	uint16_t queue;			/* nfqueue mode: netfilter queue number */
+	unsigned queue_len;		/* ... packets the kernel holds for us before it drops */
+	bool fail_open;			/* ... the kernel accepts what overflows the queue */
 	bool verbose;
 };
+
+/* "tproxy", "redirect" or "nfqueue". */
+const char *config_mode_name(enum cfg_mode mode);
 
 #define CFG_PARSE_EXIT	1	/* --help or --version printed: exit 0 */
 

@@ -40,10 +40,10 @@ int listen_open(const struct config *cfg, int type, struct listen_sock *out, cha
 
 	for (int i = 0; i < n; i++) {
 		char a[SOCK_ADDRSTRLEN];
-		int fd = sock_listen(&addrs[i], type, cfg->mode == MODE_TPROXY);
+		int fd = sock_listen(&addrs[i], type, cfg->mode != MODE_REDIRECT);
 
 		if (fd == -EAFNOSUPPORT && !cfg->nlisten) {
-			if (type == SOCK_DGRAM)	/* say it once, not per socket type */
+			if (type == SOCK_DGRAM || cfg->mode == MODE_NFQUEUE)	/* once, not per socket type */
 				log_warnx("IPv6 is not available: listening on IPv4 only");
 			continue;
 		}

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "nfq.h"
 #include "query.h"
 #include "upstream.h"
 #include "version.h"
@@ -31,6 +32,7 @@ struct worker {
 	struct qtable qt;
 	struct pool *pool;
 	struct udp_frontend *udp;
+	struct nfq_frontend *nfq;
 	struct tcp_frontend *tcp;
 	struct metrics_http *http;
 	struct loop_io sigio;
@@ -41,6 +43,7 @@ static int render_page(void *arg, struct strbuf *sb)
 	struct worker *w = arg;
 
 	metrics_render(&w->m, sb);
+	nfq_render(w->nfq, sb);
 	return pool_render(w->pool, sb);
 }
 
@@ -100,9 +103,16 @@ int main(int argc, char **argv)
 		fatalx("%s", err);
 	if (qtable_init(&w.qt, cfg.max_inflight, cfg.timeout_ms, w.loop, w.pool, &w.m) < 0)
 		fatalx("out of memory for %u in-flight queries", cfg.max_inflight);
-	w.udp = udp_frontend_new(w.loop, &cfg, &w.qt, &w.m, err, sizeof(err));
-	if (!w.udp)
-		fatalx("%s", err);
+	/* UDP from the netfilter queue or from sockets; TCP always from sockets */
+	if (cfg.mode == MODE_NFQUEUE) {
+		w.nfq = nfq_frontend_new(w.loop, &cfg, &w.qt, &w.m, err, sizeof(err));
+		if (!w.nfq)
+			fatalx("%s", err);
+	} else {
+		w.udp = udp_frontend_new(w.loop, &cfg, &w.qt, &w.m, err, sizeof(err));
+		if (!w.udp)
+			fatalx("%s", err);
+	}
 	w.tcp = tcp_frontend_new(w.loop, &cfg, &w.qt, &w.m, err, sizeof(err));
 	if (!w.tcp)
 		fatalx("%s", err);
@@ -118,9 +128,13 @@ int main(int argc, char **argv)
 		errno = -rc;
 		fatal("cannot set up signal handling");
 	}
-	log_info("dotproxy %s: %s mode on port %u, %d upstream%s", DOTPROXY_VERSION,
-		 cfg.mode == MODE_TPROXY ? "tproxy" : "redirect", cfg.port, cfg.nupstreams,
-		 cfg.nupstreams == 1 ? "" : "s");
+	if (cfg.mode == MODE_NFQUEUE)
+		log_info("dotproxy %s: nfqueue mode on queue %u (%s when full), TCP on port %u, %d upstream%s",
+			 DOTPROXY_VERSION, cfg.queue, cfg.fail_open ? "fail-open" : "fail-closed", cfg.port,
+			 cfg.nupstreams, cfg.nupstreams == 1 ? "" : "s");
+	else
+		log_info("dotproxy %s: %s mode on port %u, %d upstream%s", DOTPROXY_VERSION,
+			 config_mode_name(cfg.mode), cfg.port, cfg.nupstreams, cfg.nupstreams == 1 ? "" : "s");
 	for (int i = 0; i < cfg.nupstreams; i++)
 		log_info("upstream %s%s", cfg.upstreams[i].label, cfg.upstreams[i].npins ? " (pinned)" : "");
 
@@ -133,6 +147,7 @@ int main(int argc, char **argv)
 	pool_free(w.pool);	/* fails what is in flight: front-ends still answer */
 	tcp_frontend_free(w.loop, w.tcp);
 	udp_frontend_free(w.loop, w.udp);
+	nfq_frontend_free(w.loop, w.nfq);
 	qtable_destroy(&w.qt);
 	close(w.sigio.fd);
 	loop_free(w.loop);

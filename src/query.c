@@ -157,7 +157,9 @@ int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_
 	memcpy(q->ctx, ctx, ctxlen);
 	q->len = (uint16_t)len;
 	q->client_id = dns_id(msg);
-	q->max_answer = (uint16_t)(max_answer ? max_answer : qi.udp_size < QUERY_UDP_MAX ? qi.udp_size : QUERY_UDP_MAX);
+	if (fe->ops->transport == MT_UDP && qi.udp_size < max_answer)
+		max_answer = qi.udp_size;	/* RFC 6891 6.2.5: what the client takes */
+	q->max_answer = (uint16_t)(max_answer < DNS_MAX_MSG ? max_answer : DNS_MAX_MSG);
 	q->fe = fe;
 	q->tries = 0;
 	q->tried = 0;

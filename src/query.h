@@ -69,8 +69,8 @@ void qtable_destroy(struct qtable *qt);
 
 /*
  * A front-end hands over one client message. @ctx (@ctxlen <= FRONTEND_CTX_SIZE)
- * is copied and given back to fe->ops->reply(). @max_answer is what the
- * transport takes (0 for UDP: derived from the query's EDNS size).
+ * is copied and given back to fe->ops->reply(). @max_answer is the largest
+ * answer the transport takes; over UDP the query's EDNS size lowers it.
  * Malformed queries are answered or dropped here and counted.
  * Returns 0 if exactly one reply comes (it may already have come), -1 if none
  * will (the message was dropped).

@@ -237,7 +237,8 @@ static void udp_readable(struct loop *l, int fd, void *arg, uint32_t events)
 				u->m->send_errors++;	/* no way to answer from the right address */
 				continue;
 			}
-			query_receive(u->qt, &u->fe, &ctx, sizeof(ctx), u->bufs[i], u->msgs[i].msg_len, 0);
+			query_receive(u->qt, &u->fe, &ctx, sizeof(ctx), u->bufs[i], u->msgs[i].msg_len,
+				      QUERY_UDP_MAX);
 		}
 		if (n < UDP_BATCH)
 			return;

@@ -5,6 +5,7 @@ set -euo pipefail
 
 pkgs=(
 	build-essential pkg-config libssl-dev ca-certificates	# the daemon
+	libnetfilter-queue-dev libmnl-dev			# its NFQUEUE front-end
 	check clang libclang-rt-14-dev			# unit tests, libFuzzer (its runtime is only recommended by clang)
 	iproute2 iptables nftables procps kmod			# the netns lab and the rules
 	unbound openssl dnsutils knot-dnsutils dnsperf curl python3	# DoT server, CA, clients

@@ -117,6 +117,18 @@ lab_wait_port() {
 	return 1
 }
 
+# lab_wait_queue QUEUE SECONDS [PID]: until a program has bound netfilter queue QUEUE in the gateway.
+lab_wait_queue() {
+	local q=$1 secs=$2 pid=${3:-} i
+	for ((i = 0; i < secs * 20; i++)); do
+		ip netns exec "$LAB_NS_G" awk -v q="$q" '$1 == q && $2 != 0 { f = 1 } END { exit !f }' \
+			/proc/net/netfilter/nfnetlink_queue 2>/dev/null && return 0
+		[[ -n $pid ]] && ! lab_running "$pid" && return 1
+		sleep 0.05
+	done
+	return 1
+}
+
 lab_netns() {
 	local ns
 	for ns in "$LAB_NS_C" "$LAB_NS_G" "$LAB_NS_U"; do
@@ -283,10 +295,12 @@ lab_dotproxy_args() {
 # UDP and TCP port (--port, or the port of the first --listen) listen and /health answers
 # (if --metrics is given). Sets LAB_DP_PID. Returns 1 with the log on stderr if it does not come up.
 lab_dotproxy_start() {
-	local port=5353 listen='' metrics='' a prev=''
+	local port=5353 listen='' metrics='' mode=tproxy queue=0 a prev=''
 	for a in "$@"; do
 		case $prev in
 		--port) port=$a ;;
+		--mode) mode=$a ;;
+		--queue) queue=$a ;;
 		--listen) [[ -z $listen ]] && listen=$a ;;
 		--metrics) metrics=$a ;;
 		esac
@@ -299,9 +313,11 @@ lab_dotproxy_start() {
 	ip netns exec "$LAB_NS_G" "$DOTPROXY" "$@" >>"$LAB_DP_LOG" 2>&1 &
 	LAB_DP_PID=$!
 	LAB_DP_METRICS=$metrics
-	if ! lab_wait_port "$LAB_NS_G" u "$port" 10 "$LAB_DP_PID" ||
+	# nfqueue mode reads UDP from the queue: ready when the queue is bound
+	if { if [[ $mode == nfqueue ]]; then ! lab_wait_queue "$queue" 10 "$LAB_DP_PID"
+	     else ! lab_wait_port "$LAB_NS_G" u "$port" 10 "$LAB_DP_PID"; fi; } ||
 		! lab_wait_port "$LAB_NS_G" t "$port" 10 "$LAB_DP_PID"; then
-		echo "lab: dotproxy did not listen on port $port; log:" >&2
+		echo "lab: dotproxy did not listen on port $port (or queue $queue); log:" >&2
 		tail -n 20 "$LAB_DP_LOG" >&2
 		lab_dotproxy_stop
 		return 1

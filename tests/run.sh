@@ -2,7 +2,7 @@
 # Run test suites and count what passed and failed, ending with one line
 # "N passed, M failed" over all of them.
 #   tests/run.sh unit BIN...        Check suites (built with ASan+UBSan)
-#   tests/run.sh fuzz BIN SECONDS   a bounded libFuzzer run from the seed corpus
+#   tests/run.sh fuzz SECONDS BIN...  bounded libFuzzer runs from the seed corpora
 #   tests/run.sh e2e                every tests/e2e/test_*.sh (root: namespaces)
 #   tests/run.sh all                all three, as `make check` does
 set -uo pipefail
@@ -39,19 +39,27 @@ run_unit() {
 	done
 }
 
+# Each target fuzz_NAME runs from its seed corpus tests/fuzz/corpus/NAME.
 run_fuzz() {
-	local bin=$1 secs=$2 corpus work
-	corpus=tests/fuzz/corpus/dns
-	work=$(mktemp -d "$logdir/fuzz.XXXXXX")
-	cp -r "$corpus"/. "$work"/ 2>/dev/null || true
-	if "$bin" -max_total_time="$secs" -max_len=4096 -timeout=10 "$work" >"$logdir/fuzz.log" 2>&1; then
-		echo "ok - fuzz_dns: $(grep -E '^Done [0-9]+ runs' "$logdir/fuzz.log" || echo 'ran') in ${secs}s"
-		passed=$((passed + 1))
-	else
-		echo "not ok - fuzz_dns: crash or leak, see below"
-		grep -E 'ERROR|SUMMARY|runtime error' "$logdir/fuzz.log" | head -n 20
-		failed=$((failed + 1))
-	fi
+	local secs=$1 bin name work
+	shift
+	for bin in "$@"; do
+		name=$(basename "$bin")
+		work=$(mktemp -d "$logdir/$name.XXXXXX")
+		cp -r "tests/fuzz/corpus/${name#fuzz_}"/. "$work"/ 2>/dev/null || true
+		if "$bin" -max_total_time="$secs" -max_len=8192 -timeout=10 -artifact_prefix="$logdir/$name-" \
+			"$work" >"$logdir/$name.log" 2>&1; then
+			echo "ok - $name: $(grep -E '^Done [0-9]+ runs' "$logdir/$name.log" || echo 'ran') in ${secs}s"
+			passed=$((passed + 1))
+		else
+			echo "not ok - $name: crash or leak, see below"
+			grep -E 'ERROR|SUMMARY|runtime error' "$logdir/$name.log" | head -n 20
+			for f in "$logdir/$name"-crash-* "$logdir/$name"-leak-*; do
+				[ -f "$f" ] && echo "# input: $(od -An -tx1 -v "$f" | tr -d ' \n' | head -c 2000)"
+			done
+			failed=$((failed + 1))
+		fi
+	done
 }
 
 # e2e scripts print TAP-like "ok - ..." / "not ok - ..." lines.
@@ -88,14 +96,14 @@ run_e2e() {
 
 case "${1:-}" in
 unit) shift; run_unit "$@" ;;
-fuzz) run_fuzz "$2" "$3" ;;
+fuzz) shift; run_fuzz "$@" ;;
 e2e) run_e2e ;;
 all)
 	run_unit build/unit/check_*
-	run_fuzz build/fuzz/fuzz_dns "${FUZZ_SECONDS:-30}"
+	run_fuzz "${FUZZ_SECONDS:-20}" build/fuzz/fuzz_*
 	run_e2e
 	;;
-*) echo "usage: $0 unit BIN...|fuzz BIN SECONDS|e2e|all" >&2; exit 2 ;;
+*) echo "usage: $0 unit BIN...|fuzz SECONDS BIN...|e2e|all" >&2; exit 2 ;;
 esac
 
 rm -rf "$logdir"

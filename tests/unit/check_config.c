@@ -639,6 +639,45 @@ START_TEST(args_bad_metrics_fails)
 }
 END_TEST
 
+START_TEST(args_nfqueue_mode_and_its_flags)
+{
+	struct config c;
+	struct args a;
+
+	ck_assert_int_eq(parse(&c, &a, "--mode", "nfqueue", (char *)NULL), 0);
+	ck_assert_int_eq(c.mode, MODE_NFQUEUE);
+	ck_assert_uint_eq(c.queue, 0);
+	ck_assert_uint_eq(c.queue_len, 1024);
+	ck_assert(!c.fail_open);
+	/* the flags may come before --mode */
+	ck_assert_int_eq(parse(&c, &a, "--queue", "65535", "--queue-len", "0x10", "--fail-open", "--mode",
+			       "nfqueue", (char *)NULL), 0);
+	ck_assert_uint_eq(c.queue, 65535);
+	ck_assert_uint_eq(c.queue_len, 16);
+	ck_assert(c.fail_open);
+	ck_assert_str_eq(config_mode_name(c.mode), "nfqueue");
+}
+END_TEST
+
+START_TEST(args_nfqueue_flags_need_nfqueue_mode)
+{
+	PARSE_FAILS("--queue", "--queue", "1");
+	PARSE_FAILS("--queue-len", "--mode", "tproxy", "--queue-len", "10");
+	PARSE_FAILS("--fail-open", "--mode", "redirect", "--fail-open");
+	PARSE_FAILS("--listen", "--mode", "nfqueue", "--listen", "127.0.0.1");
+}
+END_TEST
+
+START_TEST(args_bad_queue_numbers_fail)
+{
+	PARSE_FAILS("--queue", "--mode", "nfqueue", "--queue", "65536");
+	PARSE_FAILS("--queue", "--mode", "nfqueue", "--queue", "-1");
+	PARSE_FAILS("--queue", "--mode", "nfqueue", "--queue", "q");
+	PARSE_FAILS("--queue-len", "--mode", "nfqueue", "--queue-len", "0");
+	PARSE_FAILS("--queue-len", "--mode", "nfqueue", "--queue-len", "1048577");
+}
+END_TEST
+
 START_TEST(args_bad_mode_fails)
 {
 	PARSE_FAILS("--mode", "--mode", "nat");
@@ -960,6 +999,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, args_metrics);
 	tcase_add_test(tc, args_bad_metrics_fails);
 	tcase_add_test(tc, args_bad_mode_fails);
+	tcase_add_test(tc, args_nfqueue_mode_and_its_flags);
+	tcase_add_test(tc, args_nfqueue_flags_need_nfqueue_mode);
+	tcase_add_test(tc, args_bad_queue_numbers_fail);
 	tcase_add_test(tc, args_bad_port_fails);
 	tcase_add_test(tc, args_port_bounds_accepted);
 	tcase_add_test(tc, args_bad_numbers_fail);

@@ -155,7 +155,7 @@ static size_t wire_of(const struct query *q, uint8_t *buf)
 
 static void receive(int client, const uint8_t *msg, size_t len)
 {
-	query_receive(&qt, &rec_fe, &client, sizeof(client), msg, len, 0);
+	query_receive(&qt, &rec_fe, &client, sizeof(client), msg, len, QUERY_UDP_MAX);
 }
 
 START_TEST(colliding_client_ids_get_distinct_upstream_ids)
@@ -270,6 +270,26 @@ START_TEST(edns_client_gets_the_whole_answer)
 }
 END_TEST
 
+START_TEST(transport_limit_below_the_edns_size_truncates)
+{
+	uint8_t q[512], w[512], a[4096];
+	size_t n = make_query(q, 0xbeef, "big.dotproxy.test", 1, 4096);
+	int client = 1;
+	size_t wl, al;
+
+	/* e.g. an answer packet that must fit the interface MTU */
+	query_receive(&qt, &rec_fe, &client, sizeof(client), q, n, 600);
+	wl = wire_of(sent.head, w);
+	al = make_answer(a, w, wl, 40);
+	ck_assert_uint_gt(al, 600);
+	query_answer(sent.head, a, al);
+	ck_assert_int_eq(nreplies, 1);
+	ck_assert_uint_le(replies[0].len, 600);
+	ck_assert(replies[0].msg[2] & 0x02);
+	ck_assert_uint_eq(m.truncated, 1);
+}
+END_TEST
+
 START_TEST(malformed_query_gets_formerr_and_is_counted)
 {
 	uint8_t q[512];
@@ -378,6 +398,7 @@ int main(void)
 	tcase_add_test(tc, answer_on_another_connection_is_not_matched);
 	tcase_add_test(tc, large_answer_is_truncated_for_a_512_byte_client);
 	tcase_add_test(tc, edns_client_gets_the_whole_answer);
+	tcase_add_test(tc, transport_limit_below_the_edns_size_truncates);
 	tcase_add_test(tc, malformed_query_gets_formerr_and_is_counted);
 	tcase_add_test(tc, response_or_runt_is_dropped_silently);
 	tcase_add_test(tc, past_the_inflight_cap_queries_are_refused);

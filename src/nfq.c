@@ -1,0 +1,574 @@
+/*
+ * nfq.c - the NFQUEUE front-end. The queue's netlink socket sits in the
+ * daemon's epoll loop; packets are read in batches, every one of them gets
+ * verdict DROP in one NFQNL_MSG_VERDICT_BATCH per batch, and UDP DNS queries
+ * go to the query table. Answers are built by pkt.c and sent through raw
+ * sockets that carry the daemon's SO_MARK (so the rules never queue them)
+ * out of the interface the query came in on. Anything that is not a
+ * parseable query is dropped and counted, never passed on in plaintext.
+ */
+#define _GNU_SOURCE
+#include "nfq.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libmnl/libmnl.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "log.h"
+#include "pkt.h"
+
+#define NFQ_BATCH	16	/* packets per recvmmsg */
+/* Copy range: a query of QUERY_MAX_LEN behind IPv6, UDP and a few extension headers. */
+#define NFQ_COPY	(QUERY_MAX_LEN + PKT_IP6_HDR + PKT_UDP_HDR + 256)
+#define NFQ_BUF		(NFQ_COPY + 512)	/* + netlink header and attributes */
+#define NFQ_RCVBUF	(4 << 20)
+#define NFQ_MTU_CACHE	16	/* interfaces whose MTU we remember */
+#define NFQ_MTU_TTL	10	/* seconds an MTU is trusted */
+#define NFQ_MTU_DEFAULT	1500
+#define NFQ_UIDS	32	/* distinct UIDs counted by name; the rest are "other" */
+
+/* Why a queued packet was dropped without an answer. */
+enum nfq_drop { ND_MALFORMED, ND_FRAGMENT, ND_NOT_UDP, ND_OVERSIZE, ND_COUNT };
+static const char *const drop_names[ND_COUNT] = { "malformed", "fragment", "not_udp", "oversize" };
+
+struct nfq_ctx {
+	union sockaddr_any client;	/* the query's source: where the answer goes */
+	union sockaddr_any server;	/* its destination: where the answer comes from */
+	int ifindex;			/* where it came in; 0: from this host */
+};
+_Static_assert(sizeof(struct nfq_ctx) <= FRONTEND_CTX_SIZE, "nfq_ctx too large");
+
+struct mtu_entry {
+	int ifindex;			/* 0: empty */
+	unsigned mtu;
+	time_t expires;
+};
+
+struct uid_count {
+	uint32_t uid;
+	uint64_t n;
+};
+
+struct nfq_frontend {
+	struct frontend fe;
+	struct loop *loop;
+	struct qtable *qt;
+	struct metrics *m;
+	struct mnl_socket *nl;
+	struct loop_io io;
+	uint16_t queue;
+	bool fail_open;
+	int raw4, raw6;			/* answer sockets (IPPROTO_RAW: we write the IP header) */
+	struct nfq_batch batch;
+	struct mtu_entry mtus[NFQ_MTU_CACHE];
+	/* counters */
+	uint64_t packets;		/* packets read from the queue */
+	uint64_t drops[ND_COUNT];
+	uint64_t enobufs;		/* times the socket overflowed: packets lost in the kernel */
+	uint64_t verdict_errors;	/* verdict messages the kernel refused */
+	uint64_t uid_none, uid_other;	/* queries without a local sender; beyond NFQ_UIDS */
+	struct uid_count uids[NFQ_UIDS];
+	int nuids;
+	/* recvmmsg batch and the answer packet */
+	struct mmsghdr msgs[NFQ_BATCH];
+	struct iovec iov[NFQ_BATCH];
+	_Alignas(8) uint8_t bufs[NFQ_BATCH][NFQ_BUF];	/* netlink messages are 4-byte aligned */
+	uint8_t out[65535];
+};
+
+/* ------------------------------------------------------------ messages */
+
+/* Attribute table filled by nfq_nlmsg_parse(), which checks each length. */
+int nfq_parse_packet(const struct nlmsghdr *nlh, struct nfq_packet *p)
+{
+	struct nlattr *attr[NFQA_MAX + 1] = { 0 };
+	const struct nfqnl_msg_packet_hdr *ph;
+
+	memset(p, 0, sizeof(*p));
+	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_QUEUE ||
+	    NFNL_MSG_TYPE(nlh->nlmsg_type) != NFQNL_MSG_PACKET ||
+	    nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(struct nfgenmsg) ||
+	    nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR] || !attr[NFQA_PAYLOAD])
+		return -EINVAL;
+	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	p->id = ntohl(ph->packet_id);
+	p->hw_protocol = ntohs(ph->hw_protocol);
+	p->data = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
+	p->len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+	if (attr[NFQA_CAP_LEN])
+		p->truncated = ntohl(mnl_attr_get_u32(attr[NFQA_CAP_LEN])) > p->len;
+	if (attr[NFQA_SKB_INFO])
+		p->csum_not_ready = ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) & NFQA_SKB_CSUMNOTREADY;
+	if (attr[NFQA_IFINDEX_INDEV])
+		p->indev = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
+	if (attr[NFQA_UID] && attr[NFQA_GID]) {
+		p->has_uid = true;
+		p->uid = ntohl(mnl_attr_get_u32(attr[NFQA_UID]));
+		p->gid = ntohl(mnl_attr_get_u32(attr[NFQA_GID]));
+	}
+	return 0;
+}
+
+void nfq_walk(struct nfq_walk *w, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	/* our own walk: libmnl's trusts nlmsg_len as a signed int */
+	while (len > 0) {
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
+		struct nfq_packet pk;
+		size_t step;
+
+		if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) ||
+		    (step = MNL_ALIGN((size_t)nlh->nlmsg_len)) > len) {
+			w->malformed++;
+			return;
+		}
+		if (nfq_parse_packet(nlh, &pk) == 0) {
+			w->packet(&pk, w->arg);
+		} else if (nlh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+			if (nlh->nlmsg_len < sizeof(*nlh) + sizeof(*e) || e->error != 0)
+				w->errors++;
+		} else if (nlh->nlmsg_type != NLMSG_NOOP && nlh->nlmsg_type != NLMSG_DONE) {
+			w->malformed++;
+		}
+		p += step;
+		len -= step;
+	}
+}
+
+void nfq_batch_add(struct nfq_batch *b, uint32_t id)
+{
+	/* the kernel's IDs grow by one per queued packet and wrap */
+	if (!b->pending || (int32_t)(id - b->last_id) > 0)
+		b->last_id = id;
+	b->pending = true;
+}
+
+size_t nfq_batch_build(struct nfq_batch *b, uint16_t queue, void *buf)
+{
+	struct nlmsghdr *nlh;
+
+	if (!b->pending)
+		return 0;
+	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT_BATCH, queue);
+	nfq_nlmsg_verdict_put(nlh, (int)b->last_id, NF_DROP);
+	b->pending = false;
+	return nlh->nlmsg_len;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+/* Largest UDP payload one packet out of @ifindex carries (0: to this host). */
+static size_t answer_room(struct nfq_frontend *f, int ifindex, int family)
+{
+	struct mtu_entry *e = &f->mtus[(unsigned)ifindex % NFQ_MTU_CACHE];
+	time_t now = time(NULL);
+	size_t mtu;
+
+	if (ifindex <= 0)
+		return QUERY_UDP_MAX;	/* loopback: no MTU worth the name */
+	if (e->ifindex != ifindex || now >= e->expires) {
+		struct ifreq ifr;
+
+		memset(&ifr, 0, sizeof(ifr));
+		ifr.ifr_ifindex = ifindex;
+		e->ifindex = ifindex;
+		e->expires = now + NFQ_MTU_TTL;
+		e->mtu = NFQ_MTU_DEFAULT;
+		if (ioctl(f->raw4 >= 0 ? f->raw4 : f->raw6, SIOCGIFNAME, &ifr) == 0 &&
+		    ioctl(f->raw4 >= 0 ? f->raw4 : f->raw6, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+			e->mtu = (unsigned)ifr.ifr_mtu;
+	}
+	mtu = e->mtu;
+	/* an answer that does not fit is truncated (TC) and the client retries over TCP */
+	return mtu > pkt_hdr_len(family) + DNS_UDP_MIN ? mtu - pkt_hdr_len(family) : DNS_UDP_MIN;
+}
+
+static void nfq_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg, size_t len)
+{
+	struct nfq_frontend *f = (struct nfq_frontend *)fe;
+	const struct nfq_ctx *ctx = ctxp;
+	bool v6 = ctx->client.sa.sa_family == AF_INET6;
+	union sockaddr_any to = ctx->client;
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	} cbuf;
+	struct iovec iov = { .iov_base = f->out };
+	struct msghdr mh = { .msg_name = &to, .msg_namelen = sock_len(&to), .msg_iov = &iov, .msg_iovlen = 1 };
+	int fd = v6 ? f->raw6 : f->raw4;
+
+	iov.iov_len = pkt_build_udp(f->out, sizeof(f->out), &ctx->server, &ctx->client, msg, len);
+	if (iov.iov_len == 0 || fd < 0) {
+		f->m->send_errors++;
+		return;
+	}
+	if (v6)
+		to.sin6.sin6_port = 0;	/* raw IPv6: the port field is the protocol, or 0 */
+	else
+		to.sin.sin_port = 0;
+	if (ctx->ifindex > 0) {
+		/* out of the interface the query came in on */
+		struct cmsghdr *cm = (struct cmsghdr *)cbuf.buf;
+
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		if (v6) {
+			struct in6_pktinfo pi = { .ipi6_ifindex = (unsigned)ctx->ifindex };
+
+			cm->cmsg_level = IPPROTO_IPV6;
+			cm->cmsg_type = IPV6_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+			if (IN6_IS_ADDR_LINKLOCAL(&to.sin6.sin6_addr))
+				to.sin6.sin6_scope_id = (uint32_t)ctx->ifindex;
+		} else {
+			struct in_pktinfo pi = { .ipi_ifindex = ctx->ifindex };
+
+			cm->cmsg_level = IPPROTO_IP;
+			cm->cmsg_type = IP_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		}
+	}
+	if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0)
+		f->m->send_errors++;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+static void count_uid(struct nfq_frontend *f, const struct nfq_packet *p)
+{
+	if (!p->has_uid) {
+		f->uid_none++;
+		return;
+	}
+	for (int i = 0; i < f->nuids; i++) {
+		if (f->uids[i].uid == p->uid) {
+			f->uids[i].n++;
+			return;
+		}
+	}
+	if (f->nuids == NFQ_UIDS) {
+		f->uid_other++;
+		return;
+	}
+	f->uids[f->nuids].uid = p->uid;
+	f->uids[f->nuids++].n = 1;
+}
+
+/* Decide the fate of one queued packet: it is dropped either way; a query is answered. */
+static void handle_packet(struct nfq_frontend *f, const struct nfq_packet *p)
+{
+	struct pkt_udp u;
+	struct nfq_ctx ctx;
+	enum pkt_result rc;
+
+	f->packets++;
+	if (p->truncated) {
+		f->drops[ND_OVERSIZE]++;
+		return;
+	}
+	rc = pkt_parse_udp(p->data, p->len, !p->csum_not_ready, &u);
+	if (rc != PKT_OK) {
+		f->drops[rc == PKT_FRAGMENT ? ND_FRAGMENT : rc == PKT_NOT_UDP ? ND_NOT_UDP : ND_MALFORMED]++;
+		return;
+	}
+	count_uid(f, p);
+	if (p->has_uid && log_debug_enabled())
+		log_debug("nfq: query from uid %" PRIu32 " gid %" PRIu32, p->uid, p->gid);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.client = u.src;
+	ctx.server = u.dst;
+	ctx.ifindex = (int)p->indev;
+	query_receive(f->qt, &f->fe, &ctx, sizeof(ctx), u.payload, u.len,
+		      answer_room(f, ctx.ifindex, u.src.sa.sa_family));
+}
+
+static void on_packet(const struct nfq_packet *p, void *arg)
+{
+	struct nfq_frontend *f = arg;
+
+	nfq_batch_add(&f->batch, p->id);
+	handle_packet(f, p);
+}
+
+static void send_verdicts(struct nfq_frontend *f)
+{
+	uint8_t buf[NFQ_VERDICT_BUF];
+	size_t n = nfq_batch_build(&f->batch, f->queue, buf);
+
+	if (n && mnl_socket_sendto(f->nl, buf, n) < 0)
+		f->verdict_errors++;	/* the packets wait for the next batch's verdict */
+}
+
+static void nfq_readable(struct loop *l, int fd, void *arg, uint32_t events)
+{
+	struct nfq_frontend *f = arg;
+	struct nfq_walk walk = { .packet = on_packet, .arg = f };
+
+	(void)l;
+	(void)events;
+	for (int round = 0; round < 8; round++) {
+		int n;
+
+		for (int i = 0; i < NFQ_BATCH; i++) {
+			f->iov[i].iov_base = f->bufs[i];
+			f->iov[i].iov_len = NFQ_BUF;
+			memset(&f->msgs[i].msg_hdr, 0, sizeof(f->msgs[i].msg_hdr));
+			f->msgs[i].msg_hdr.msg_iov = &f->iov[i];
+			f->msgs[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(fd, f->msgs, NFQ_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0 && errno == ENOBUFS) {
+			/* the kernel could not hand us some packets; they were dropped (or, with
+			 * --fail-open, let through) there and counted in its user_dropped */
+			f->enobufs++;
+			continue;
+		}
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (f->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				f->drops[ND_OVERSIZE]++;
+				continue;
+			}
+			nfq_walk(&walk, f->bufs[i], f->msgs[i].msg_len);
+		}
+		send_verdicts(f);
+		if (n < NFQ_BATCH)
+			break;
+	}
+	send_verdicts(f);
+	f->verdict_errors += walk.errors;
+	f->drops[ND_MALFORMED] += walk.malformed;
+}
+
+/* ------------------------------------------------------------------ setup */
+
+static const struct frontend_ops nfq_ops = {
+	.name = "nfqueue",
+	.transport = MT_UDP,
+	.reply = nfq_reply,
+};
+
+/* Send one config message and wait for the kernel's answer. Returns 0 or -errno. */
+static int config_request(struct mnl_socket *nl, struct nlmsghdr *nlh)
+{
+	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
+	unsigned portid = mnl_socket_get_portid(nl);
+	ssize_t n;
+
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	nlh->nlmsg_seq = (uint32_t)time(NULL);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	if (n < 0)
+		return -errno;
+	if (mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, portid, NULL, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static int open_raw(int family, uint32_t mark)
+{
+	int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
+
+	if (fd < 0)
+		return -errno;
+	if (mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, struct qtable *qt,
+				      struct metrics *m, char *err, size_t errlen)
+{
+	uint8_t buf[256];
+	struct nlmsghdr *nlh;
+	struct nfq_frontend *f = calloc(1, sizeof(*f));
+	uint32_t flags;
+	int rc, rcvbuf = NFQ_RCVBUF;
+
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	f->fe.ops = &nfq_ops;
+	f->loop = l;
+	f->qt = qt;
+	f->m = m;
+	f->queue = cfg->queue;
+	f->fail_open = cfg->fail_open;
+	f->raw4 = f->raw6 = -1;
+	f->io.fd = -1;
+
+	f->raw4 = open_raw(AF_INET, cfg->mark);
+	if (f->raw4 < 0) {
+		snprintf(err, errlen, "--mode nfqueue: raw IPv4 socket for answers: %s", strerror(-f->raw4));
+		goto out_free;
+	}
+	f->raw6 = open_raw(AF_INET6, cfg->mark);
+	if (f->raw6 == -EAFNOSUPPORT) {
+		log_warnx("IPv6 is not available: answering IPv4 queries only");
+	} else if (f->raw6 < 0) {
+		snprintf(err, errlen, "--mode nfqueue: raw IPv6 socket for answers: %s", strerror(-f->raw6));
+		goto out_free;
+	}
+
+	f->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!f->nl || mnl_socket_bind(f->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		snprintf(err, errlen, "--mode nfqueue: netlink socket: %s", strerror(errno));
+		goto out_free;
+	}
+	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
+	rc = config_request(f->nl, nlh);
+	if (rc < 0) {
+		snprintf(err, errlen, "--queue %u: cannot bind the netfilter queue: %s%s", f->queue, strerror(-rc),
+			 rc == -EBUSY ? " (another program reads it)" :
+			 rc == -EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
+		goto out_free;
+	}
+	/* copy whole queries only; UID/GID of local senders; what overflows the queue */
+	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, NFQ_COPY);
+	nfq_nlmsg_cfg_put_qmaxlen(nlh, cfg->queue_len);
+	flags = NFQA_CFG_F_UID_GID | (cfg->fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_UID_GID | NFQA_CFG_F_FAIL_OPEN));
+	rc = config_request(f->nl, nlh);
+	if (rc < 0) {
+		snprintf(err, errlen, "--queue %u: cannot configure the netfilter queue: %s", f->queue, strerror(-rc));
+		goto out_unbind;
+	}
+	/* a burst waits in the socket rather than overflowing it (ENOBUFS) */
+	if (setsockopt(mnl_socket_get_fd(f->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(mnl_socket_get_fd(f->nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (sock_nonblock(mnl_socket_get_fd(f->nl)) < 0 ||
+	    loop_io_add(l, &f->io, mnl_socket_get_fd(f->nl), EPOLLIN, nfq_readable, f) < 0) {
+		snprintf(err, errlen, "--mode nfqueue: epoll: %s", strerror(errno));
+		goto out_unbind;
+	}
+	return f;
+
+out_unbind:
+	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
+	(void)mnl_socket_sendto(f->nl, nlh, nlh->nlmsg_len);
+out_free:
+	if (f->nl)
+		mnl_socket_close(f->nl);
+	if (f->raw4 >= 0)
+		close(f->raw4);
+	if (f->raw6 >= 0)
+		close(f->raw6);
+	free(f);
+	return NULL;
+}
+
+void nfq_frontend_free(struct loop *l, struct nfq_frontend *f)
+{
+	uint8_t buf[256];
+	struct nlmsghdr *nlh;
+
+	if (!f)
+		return;
+	loop_io_del(l, &f->io);
+	send_verdicts(f);
+	/* what is still queued is dropped by the kernel when the queue goes */
+	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
+	(void)mnl_socket_sendto(f->nl, nlh, nlh->nlmsg_len);
+	mnl_socket_close(f->nl);
+	if (f->raw4 >= 0)
+		close(f->raw4);
+	if (f->raw6 >= 0)
+		close(f->raw6);
+	free(f);
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+/*
+ * The kernel's own counters for @queue from /proc/net/netfilter/nfnetlink_queue:
+ * "queue portid waiting copy_mode copy_range queue_dropped user_dropped id 1".
+ */
+static bool kernel_stats(uint16_t queue, unsigned long long *waiting, unsigned long long *full,
+			 unsigned long long *user)
+{
+	FILE *fp = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
+	unsigned long long q, port, mode, range, id;
+	char line[256];
+	bool found = false;
+
+	if (!fp)
+		return false;
+	while (!found && fgets(line, sizeof(line), fp))
+		found = sscanf(line, "%llu %llu %llu %llu %llu %llu %llu %llu", &q, &port, waiting, &mode,
+			       &range, full, user, &id) == 8 && q == queue;
+	fclose(fp);
+	return found;
+}
+
+void nfq_render(const struct nfq_frontend *f, struct strbuf *sb)
+{
+	unsigned long long waiting, full, user;
+
+	if (!f)
+		return;
+	metrics_counter(sb, "dotproxy_nfq_packets_total", "Packets read from the netfilter queue.", f->packets);
+	strbuf_printf(sb, "# HELP dotproxy_nfq_dropped_total Queued packets dropped unanswered, by reason.\n"
+			  "# TYPE dotproxy_nfq_dropped_total counter\n");
+	for (int i = 0; i < ND_COUNT; i++)
+		strbuf_printf(sb, "dotproxy_nfq_dropped_total{reason=\"%s\"} %llu\n", drop_names[i],
+			      (unsigned long long)f->drops[i]);
+	metrics_counter(sb, "dotproxy_nfq_enobufs_total",
+			"Times the queue socket overflowed (the kernel dropped what did not fit).", f->enobufs);
+	metrics_counter(sb, "dotproxy_nfq_verdict_errors_total", "Verdict messages the kernel refused.",
+			f->verdict_errors);
+	strbuf_printf(sb, "# HELP dotproxy_nfq_queries_total Queries from the queue by the local sender's UID "
+			  "(\"none\": forwarded, \"other\": past %d UIDs).\n"
+			  "# TYPE dotproxy_nfq_queries_total counter\n", NFQ_UIDS);
+	for (int i = 0; i < f->nuids; i++)
+		strbuf_printf(sb, "dotproxy_nfq_queries_total{uid=\"%" PRIu32 "\"} %llu\n", f->uids[i].uid,
+			      (unsigned long long)f->uids[i].n);
+	strbuf_printf(sb, "dotproxy_nfq_queries_total{uid=\"none\"} %llu\n"
+			  "dotproxy_nfq_queries_total{uid=\"other\"} %llu\n",
+		      (unsigned long long)f->uid_none, (unsigned long long)f->uid_other);
+	strbuf_printf(sb, "# HELP dotproxy_nfq_fail_open 1 if the kernel lets queries through when the queue is full.\n"
+			  "# TYPE dotproxy_nfq_fail_open gauge\ndotproxy_nfq_fail_open %d\n", f->fail_open);
+	if (kernel_stats(f->queue, &waiting, &full, &user)) {
+		strbuf_printf(sb, "# HELP dotproxy_nfq_kernel_waiting Packets in the kernel's queue now.\n"
+				  "# TYPE dotproxy_nfq_kernel_waiting gauge\ndotproxy_nfq_kernel_waiting %llu\n", waiting);
+		strbuf_printf(sb, "# HELP dotproxy_nfq_kernel_dropped_total Packets the kernel dropped: queue full "
+				  "(without --fail-open), or not deliverable to the daemon.\n"
+				  "# TYPE dotproxy_nfq_kernel_dropped_total counter\n"
+				  "dotproxy_nfq_kernel_dropped_total{reason=\"queue_full\"} %llu\n"
+				  "dotproxy_nfq_kernel_dropped_total{reason=\"socket_full\"} %llu\n", full, user);
+	}
+}
