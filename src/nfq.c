@@ -92,17 +92,55 @@ struct nfq_frontend {
 
 /* ------------------------------------------------------------ messages */
 
-/* Attribute table filled by nfq_nlmsg_parse(), which checks each length. */
+/*
+ * Keep the attributes we read in @data (a table NFQA_MAX + 1 long), each
+ * checked for its size; unknown (newer) types are skipped.
+ */
+static int packet_attr(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	uint16_t type = mnl_attr_get_type(a);
+
+	if (mnl_attr_type_valid(a, NFQA_MAX) < 0)
+		return MNL_CB_OK;
+	switch (type) {
+	case NFQA_PACKET_HDR:
+		if (mnl_attr_validate2(a, MNL_TYPE_UNSPEC, sizeof(struct nfqnl_msg_packet_hdr)) < 0)
+			return MNL_CB_ERROR;
+		break;
+	case NFQA_MARK:
+	case NFQA_IFINDEX_INDEV:
+	case NFQA_IFINDEX_OUTDEV:
+	case NFQA_CAP_LEN:
+	case NFQA_SKB_INFO:
+	case NFQA_UID:
+	case NFQA_GID:
+		if (mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+			return MNL_CB_ERROR;
+		break;
+	default:
+		break;
+	}
+	tb[type] = a;
+	return MNL_CB_OK;
+}
+
 int nfq_parse_packet(const struct nlmsghdr *nlh, struct nfq_packet *p)
 {
-	struct nlattr *attr[NFQA_MAX + 1] = { 0 };
+	const struct nlattr *attr[NFQA_MAX + 1] = { 0 };
 	const struct nfqnl_msg_packet_hdr *ph;
+	size_t off = MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg));
 
 	memset(p, 0, sizeof(*p));
-	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_QUEUE ||
+	/*
+	 * The kernel does not pad the payload attribute, so nlmsg_len may end
+	 * mid-word: walk exactly nlmsg_len bytes (nfq_nlmsg_parse() would walk
+	 * to the next word boundary, past what was received).
+	 */
+	if (nlh->nlmsg_len < off || NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_QUEUE ||
 	    NFNL_MSG_TYPE(nlh->nlmsg_type) != NFQNL_MSG_PACKET ||
-	    nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(struct nfgenmsg) ||
-	    nfq_nlmsg_parse(nlh, attr) < 0 || !attr[NFQA_PACKET_HDR] || !attr[NFQA_PAYLOAD])
+	    mnl_attr_parse_payload((const uint8_t *)nlh + off, nlh->nlmsg_len - off, packet_attr, attr) < 0 ||
+	    !attr[NFQA_PACKET_HDR] || !attr[NFQA_PAYLOAD])
 		return -EINVAL;
 	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
 	p->id = ntohl(ph->packet_id);
@@ -133,11 +171,14 @@ void nfq_walk(struct nfq_walk *w, const void *buf, size_t len)
 		struct nfq_packet pk;
 		size_t step;
 
-		if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) ||
-		    (step = MNL_ALIGN((size_t)nlh->nlmsg_len)) > len) {
+		if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len) {
 			w->malformed++;
 			return;
 		}
+		/* the last message may end unpadded */
+		step = MNL_ALIGN((size_t)nlh->nlmsg_len);
+		if (step > len)
+			step = len;
 		if (nfq_parse_packet(nlh, &pk) == 0) {
 			w->packet(&pk, w->arg);
 		} else if (nlh->nlmsg_type == NLMSG_ERROR) {

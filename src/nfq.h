@@ -43,9 +43,10 @@ struct nfq_packet {
 };
 
 /*
- * Read an NFQNL_MSG_PACKET message (already checked to lie within the
- * received bytes, e.g. by mnl_cb_run) into @p. Returns 0, or -EINVAL for
- * any other message or one without a packet header or payload.
+ * Read an NFQNL_MSG_PACKET message whose nlmsg_len bytes lie within what was
+ * received (nfq_walk() checks) into @p; attributes are read within nlmsg_len.
+ * Returns 0, or -EINVAL for any other message, an attribute of the wrong
+ * size, or no packet header or payload.
  */
 int nfq_parse_packet(const struct nlmsghdr *nlh, struct nfq_packet *p);
 

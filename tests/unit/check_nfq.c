@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -200,6 +201,39 @@ START_TEST(walk_reads_every_message_of_a_datagram)
 }
 END_TEST
 
+START_TEST(walk_reads_an_unpadded_last_message)
+{
+	/* the kernel ends a packet message right after its payload: nlmsg_len % 4 != 0 */
+	static const uint8_t odd[] = { 0x45, 0, 0, 21, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17 };
+	struct nfq_walk w = { .packet = count_packet };
+	struct nlmsghdr *nlh = packet_msg(NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET, 0);
+	struct nfqnl_msg_packet_hdr ph = { .packet_id = htonl(77) };
+	uint8_t *exact;
+	size_t n;
+
+	mnl_attr_put(nlh, NFQA_PACKET_HDR, sizeof(ph), &ph);
+	mnl_attr_put(nlh, NFQA_PAYLOAD, sizeof(odd), odd);
+	nlh->nlmsg_len -= 3;				/* unpadded: 21 payload bytes */
+	n = nlh->nlmsg_len;
+	ck_assert_uint_ne(n % 4, 0);
+	exact = malloc(n);				/* nothing readable past the datagram */
+	ck_assert_ptr_nonnull(exact);
+	memcpy(exact, buf, n);
+	walked = 0;
+	nfq_walk(&w, exact, n);
+	ck_assert_int_eq(walked, 1);
+	ck_assert_uint_eq(walked_ids[0], 77);
+	ck_assert_uint_eq(w.malformed, 0);
+
+	/* a payload attribute claiming more than the message holds is not read */
+	((struct nlattr *)(exact + n - sizeof(odd) - 4))->nla_len += 4;
+	walked = 0;
+	nfq_walk(&w, exact, n);
+	ck_assert_int_eq(walked, 0);
+	free(exact);
+}
+END_TEST
+
 START_TEST(walk_stops_at_a_length_past_the_datagram)
 {
 	struct nfq_walk w = { .packet = count_packet };
@@ -361,6 +395,7 @@ int main(void)
 	tcase_add_test(msg, other_message_types_are_refused);
 	tcase_add_test(msg, message_too_short_for_its_headers_is_refused);
 	tcase_add_test(msg, walk_reads_every_message_of_a_datagram);
+	tcase_add_test(msg, walk_reads_an_unpadded_last_message);
 	tcase_add_test(msg, walk_stops_at_a_length_past_the_datagram);
 	tcase_add_test(msg, walk_counts_error_messages);
 	suite_add_tcase(s, msg);
