@@ -125,11 +125,16 @@ static enum pkt_result parse_ip6(struct wire *w, struct pkt_udp *out)
 			/* fall through */
 		case IP6_ROUTING:
 		case IP6_DSTOPTS: {
-			size_t extlen;
+			size_t start = w->pos, extlen;
+			uint8_t type = next;
 
 			next = wire_u8(w);
 			extlen = 8 + (size_t)wire_u8(w) * 8;
-			wire_skip(w, extlen - 2);
+			wire_skip(w, 1);	/* routing type; for options, their first bytes */
+			/* RFC 8200 4.4: segments left > 0: not yet at its final destination */
+			if (wire_u8(w) != 0 && type == IP6_ROUTING && wire_ok(w))
+				return PKT_NOT_UDP;
+			wire_seek(w, start + extlen);
 			if (!wire_ok(w))
 				return PKT_MALFORMED;
 			break;
@@ -203,12 +208,13 @@ size_t pkt_build_udp(uint8_t *out, size_t cap, const union sockaddr_any *src,
 	int family = src->sa.sa_family;
 	size_t hlen = pkt_hdr_len(family) - PKT_UDP_HDR;
 	size_t ulen = PKT_UDP_HDR + len, total = hlen + ulen;
-	uint8_t *udp = out + hlen;
+	uint8_t *udp;
 	uint16_t csum;
 
 	if (family != dst->sa.sa_family || (family != AF_INET && family != AF_INET6) ||
 	    total > 0xffff || total > cap)
 		return 0;
+	udp = out + hlen;
 	if (family == AF_INET6) {
 		memset(out, 0, hlen);
 		out[0] = 0x60;				/* version 6 */
@@ -219,7 +225,7 @@ size_t pkt_build_udp(uint8_t *out, size_t cap, const union sockaddr_any *src,
 		memcpy(out + 24, dst->sin6.sin6_addr.s6_addr, 16);
 	} else {
 		memset(out, 0, hlen);
-		out[0] = 0x45;				/* version 4, 5 words */
+		out[0] = 0x45;				/* version 4, 5 words; ID 0: the kernel picks one */
 		wire_put_u16(out + 2, (uint16_t)total);
 		out[8] = PKT_TTL;
 		out[9] = IPPROTO_UDP_;
