@@ -45,4 +45,5 @@ failclosed tproxy iptables
 failclosed tproxy nft
 failclosed redirect iptables
 failclosed redirect nft
+failclosed nfqueue iptables
 lab_finish

@@ -4,8 +4,8 @@
 # The client asks the DECOY (198.51.100.53 / 2001:db8:2::53, port 53), which would answer
 # 203.0.113.66; it must get the DoT server's 203.0.113.10 instead, from the address it asked,
 # while not one packet to port 53 leaves the gateway's WAN interface. UDP and TCP, IPv4 and
-# IPv6, host scope (dig on the gateway) and gateway scope (dig on the client), tproxy and
-# redirect modes, iptables and nft rules. Also: redirect mode as a local stub (--listen), exit 0
+# IPv6, host scope (dig on the gateway) and gateway scope (dig on the client), tproxy, redirect
+# and nfqueue modes, iptables and nft rules. Also: redirect mode as a local stub (--listen), exit 0
 # on SIGTERM, and no query names in the log at the default level.
 set -u
 # shellcheck source=tests/lab.sh
@@ -83,6 +83,10 @@ scenario redirect gateway iptables "$LAB_DOT6@853#$LAB_AUTH"
 scenario redirect host iptables
 scenario tproxy both nft "$LAB_DOT6@853#$LAB_AUTH"
 scenario redirect both nft
+scenario nfqueue gateway iptables
+scenario nfqueue host iptables "$LAB_DOT6@853#$LAB_AUTH"
+scenario nfqueue both iptables
+# (nfqueue with nft rules needs a kernel with nft_queue: test_rules.sh covers it where there is one)
 
 # --- redirect mode as an ordinary local stub resolver, narrowed with --listen -------------------
 mapfile -t args < <(lab_dotproxy_args)

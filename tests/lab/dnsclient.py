@@ -15,6 +15,10 @@ What dig cannot show or will not send:
   garbage SERVER SEED N       malformed UDP and TCP input: prints one line per crafted case with what
                               came back (none or an rcode), then N random packets
   hold SERVER SECS            keep TCP connections open with half-sent messages for SECS seconds
+  padded SERVER SIZE          one UDP query of SIZE octets (RFC 7830 padding): past the MTU it
+                              leaves in IP fragments; prints the rcode and answers that came back
+  badsum SERVER               one UDP/IPv4 query with a wrong UDP checksum, through a raw socket
+                              (root); prints what came back (nothing should)
 
 Every wait is bounded; SERVER is an IPv4 or IPv6 address, the port is 53 unless PORT is set.
 """
@@ -317,6 +321,53 @@ def cmd_hold(server, secs):
     return 0
 
 
+def cmd_padded(server, size):
+    """www A with an EDNS Padding option (RFC 7830, code 12) making the message SIZE octets."""
+    base = bytearray(query(0x7070, "www.dotproxy.test", "A", edns=False))
+    base[10:12] = struct.pack("!H", 1)
+    pad = size - len(base) - 11 - 4
+    msg = bytes(base) + b"\0" + struct.pack("!HHIH", 41, 1232, 0, 4 + pad) + struct.pack("!HH", 12, pad) + b"\0" * pad
+    s = socket.socket(family(server), socket.SOCK_DGRAM)
+    s.sendto(msg, (server, PORT))
+    data = wait_reply(s, 3)
+    if data is None:
+        print("size=%d rcode=none" % len(msg))
+        return 0
+    rid, flags, _q, answers = parse(data)
+    print("size=%d id=%s rcode=%s answers=%s" % (len(msg), "ok" if rid == 0x7070 else "wrong",
+                                                 rcode_name(flags), ",".join(answers)))
+    return 0
+
+
+def inet_sum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def cmd_badsum(server):
+    """A well-formed query whose UDP checksum is off by one: a receiver must drop it."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.connect((server, PORT))
+    src, sport = probe.getsockname()      # our address toward SERVER, and a port we listen on
+    payload = query(0x7171, "www.dotproxy.test", "A")
+    ulen = 8 + len(payload)
+    saddr, daddr = socket.inet_aton(src), socket.inet_aton(server)
+    udp = struct.pack("!4H", sport, PORT, ulen, 0) + payload
+    good = ~inet_sum(saddr + daddr + struct.pack("!BBH", 0, 17, ulen) + udp) & 0xFFFF
+    bad = (good + 1) & 0xFFFF or 1
+    udp = udp[:6] + struct.pack("!H", bad) + udp[8:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, 0x7171, 0, 64, 17, 0, saddr, daddr)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    raw.sendto(ip + udp, (server, 0))
+    data = wait_reply(probe, 2)
+    print("badsum sent=1 replies=%d" % (0 if data is None else 1))
+    return 0
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -334,6 +385,10 @@ def main(argv):
         return cmd_garbage(server, int(argv[3]), int(argv[4]))
     if cmd == "hold":
         return cmd_hold(server, float(argv[3]))
+    if cmd == "padded":
+        return cmd_padded(server, int(argv[3]))
+    if cmd == "badsum":
+        return cmd_badsum(server)
     print(__doc__, file=sys.stderr)
     return 2
 
