@@ -412,6 +412,30 @@ static const struct frontend_ops nfq_ops = {
 	.reply = nfq_reply,
 };
 
+/*
+ * The kernel's own view of @queue from /proc/net/netfilter/nfnetlink_queue:
+ * "queue portid waiting copy_mode copy_range queue_dropped user_dropped id 1".
+ */
+struct queue_stats {
+	unsigned long long portid, waiting, full, user;
+};
+
+static bool kernel_stats(uint16_t queue, struct queue_stats *st)
+{
+	FILE *fp = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
+	unsigned long long q, mode, range, id;
+	char line[256];
+	bool found = false;
+
+	if (!fp)
+		return false;
+	while (!found && fgets(line, sizeof(line), fp))
+		found = sscanf(line, "%llu %llu %llu %llu %llu %llu %llu %llu", &q, &st->portid, &st->waiting,
+			       &mode, &range, &st->full, &st->user, &id) == 8 && q == queue;
+	fclose(fp);
+	return found;
+}
+
 /* Send one config message and wait for the kernel's answer. Returns 0 or -errno. */
 static int config_request(struct mnl_socket *nl, struct nlmsghdr *nlh)
 {
@@ -490,9 +514,15 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
 	rc = config_request(f->nl, nlh);
 	if (rc < 0) {
-		snprintf(err, errlen, "--queue %u: cannot bind the netfilter queue: %s%s", f->queue, strerror(-rc),
-			 rc == -EBUSY ? " (another program reads it)" :
-			 rc == -EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
+		struct queue_stats st;
+
+		/* the kernel says EPERM both for a queue someone else reads and for no privilege */
+		if (rc == -EPERM && kernel_stats(f->queue, &st) && st.portid != 0)
+			snprintf(err, errlen, "--queue %u: another program reads this netfilter queue "
+				 "(netlink port %llu)", f->queue, st.portid);
+		else
+			snprintf(err, errlen, "--queue %u: cannot bind the netfilter queue: %s%s", f->queue,
+				 strerror(-rc), rc == -EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
 		goto out_free;
 	}
 	/* copy whole queries only; UID/GID of local senders; what overflows the queue */
@@ -555,30 +585,9 @@ void nfq_frontend_free(struct loop *l, struct nfq_frontend *f)
 
 /* ---------------------------------------------------------------- metrics */
 
-/*
- * The kernel's own counters for @queue from /proc/net/netfilter/nfnetlink_queue:
- * "queue portid waiting copy_mode copy_range queue_dropped user_dropped id 1".
- */
-static bool kernel_stats(uint16_t queue, unsigned long long *waiting, unsigned long long *full,
-			 unsigned long long *user)
-{
-	FILE *fp = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
-	unsigned long long q, port, mode, range, id;
-	char line[256];
-	bool found = false;
-
-	if (!fp)
-		return false;
-	while (!found && fgets(line, sizeof(line), fp))
-		found = sscanf(line, "%llu %llu %llu %llu %llu %llu %llu %llu", &q, &port, waiting, &mode,
-			       &range, full, user, &id) == 8 && q == queue;
-	fclose(fp);
-	return found;
-}
-
 void nfq_render(const struct nfq_frontend *f, struct strbuf *sb)
 {
-	unsigned long long waiting, full, user;
+	struct queue_stats st;
 
 	if (!f)
 		return;
@@ -603,13 +612,13 @@ void nfq_render(const struct nfq_frontend *f, struct strbuf *sb)
 		      (unsigned long long)f->uid_none, (unsigned long long)f->uid_other);
 	strbuf_printf(sb, "# HELP dotproxy_nfq_fail_open 1 if the kernel lets queries through when the queue is full.\n"
 			  "# TYPE dotproxy_nfq_fail_open gauge\ndotproxy_nfq_fail_open %d\n", f->fail_open);
-	if (kernel_stats(f->queue, &waiting, &full, &user)) {
+	if (kernel_stats(f->queue, &st)) {
 		strbuf_printf(sb, "# HELP dotproxy_nfq_kernel_waiting Packets in the kernel's queue now.\n"
-				  "# TYPE dotproxy_nfq_kernel_waiting gauge\ndotproxy_nfq_kernel_waiting %llu\n", waiting);
+				  "# TYPE dotproxy_nfq_kernel_waiting gauge\ndotproxy_nfq_kernel_waiting %llu\n", st.waiting);
 		strbuf_printf(sb, "# HELP dotproxy_nfq_kernel_dropped_total Packets the kernel dropped: queue full "
 				  "(without --fail-open), or not deliverable to the daemon.\n"
 				  "# TYPE dotproxy_nfq_kernel_dropped_total counter\n"
 				  "dotproxy_nfq_kernel_dropped_total{reason=\"queue_full\"} %llu\n"
-				  "dotproxy_nfq_kernel_dropped_total{reason=\"socket_full\"} %llu\n", full, user);
+				  "dotproxy_nfq_kernel_dropped_total{reason=\"socket_full\"} %llu\n", st.full, st.user);
 	}
 }

@@ -47,6 +47,10 @@ bad --mode redirect --listen 127.0.0.1@abc -- --listen
 bad --metrics 127.0.0.1 -- --metrics
 bad --timeout 5 -- --timeout
 bad --max-inflight 0 -- --max-inflight
+bad --queue 1 -- --queue
+bad --mode nfqueue --queue 65536 -- --queue
+bad --mode nfqueue --queue-len 0 -- --queue-len
+bad --fail-open -- --fail-open
 bad --no-such-flag -- --no-such-flag
 bad --port -- --port
 bad stray -- stray
@@ -55,7 +59,8 @@ bad stray -- stray
 help=$(run --help)
 rc=$?
 missing=""
-for f in mode port listen upstream pin ca-file metrics mark timeout idle-timeout max-inflight max-tcp-clients verbose help version; do
+for f in mode port listen upstream pin ca-file metrics mark timeout idle-timeout max-inflight max-tcp-clients \
+	queue queue-len fail-open verbose help version; do
 	grep -q -- "--$f" <<<"$help" || missing+=" --$f"
 	# and the flag really exists: an unknown one would say "unknown option"
 	if run "--$f" 2>&1 | grep -q "unknown option"; then missing+=" (--$f unknown to the parser)"; fi
@@ -83,6 +88,22 @@ else
 	fail "unloadable --ca-file: exit $rc: $err"
 fi
 if ip netns exec "$NS" ss -Hlnu 'sport = :5301' | grep -q .; then fail "nothing listens after a failed start"; else ok "nothing listens after a failed start"; fi
+
+# nfqueue: a queue another program reads is refused with a line that says so
+ip netns exec "$NS" "$DOTPROXY" --mode nfqueue --queue 7 --port 5302 --upstream 127.0.0.1@853#x 2>/dev/null &
+pids+=($!)
+for _ in $(seq 50); do
+	ip netns exec "$NS" awk '$1 == 7 && $2 != 0 { f = 1 } END { exit !f }' /proc/net/netfilter/nfnetlink_queue 2>/dev/null && break
+	sleep 0.05
+done
+err=$(run --mode nfqueue --queue 7 --port 5303 --upstream 127.0.0.1@853#x 2>&1 >/dev/null)
+rc=$?
+if [[ $rc == 1 && $(wc -l <<<"$err") == 1 && $err == *"--queue 7: another program reads this netfilter queue"* ]]; then
+	ok "a second daemon on a queue in use exits 1 with one line: $err"
+else
+	fail "a second daemon on queue 7: want exit 1 and 'another program reads'; got exit $rc: $err"
+fi
+if ip netns exec "$NS" ss -Hlnt 'sport = :5303' | grep -q .; then fail "nothing listens after the refused start"; else ok "nothing listens after the refused start"; fi
 
 echo "# test_cli.sh: $pass ok, $failn not ok"
 [[ $failn == 0 ]]
