@@ -35,7 +35,10 @@
 /* Copy range: a query of QUERY_MAX_LEN behind IPv6, UDP and a few extension headers. */
 #define NFQ_COPY	(QUERY_MAX_LEN + PKT_IP6_HDR + PKT_UDP_HDR + 256)
 #define NFQ_BUF		(NFQ_COPY + 512)	/* + netlink header and attributes */
-#define NFQ_RCVBUF	(4 << 20)
+#define NFQ_RCVBUF_MIN	(4 << 20)	/* socket buffer: at least this ... */
+#define NFQ_RCVBUF_PER	2048		/* ... or this per --queue-len packet, up to ... */
+#define NFQ_RCVBUF_MAX	(256 << 20)
+#define NFQ_RETRY_MS	10		/* a refused verdict is sent again after */
 #define NFQ_MTU_CACHE	16	/* interfaces whose MTU we remember */
 #define NFQ_MTU_TTL	10	/* seconds an MTU is trusted */
 #define NFQ_MTU_DEFAULT	1500
@@ -48,13 +51,14 @@ static const char *const drop_names[ND_COUNT] = { "malformed", "fragment", "not_
 struct nfq_ctx {
 	union sockaddr_any client;	/* the query's source: where the answer goes */
 	union sockaddr_any server;	/* its destination: where the answer comes from */
-	int ifindex;			/* where it came in; 0: from this host */
+	int ifindex;			/* where it came in, where the answer goes out; 0: from this host */
+	int scope;			/* the link of a link-local client (host scope: its outgoing one) */
 };
 _Static_assert(sizeof(struct nfq_ctx) <= FRONTEND_CTX_SIZE, "nfq_ctx too large");
 
 struct mtu_entry {
 	int ifindex;			/* 0: empty */
-	unsigned mtu;
+	unsigned mtu4, mtu6;		/* the device's MTU, and IPv6's own (RA or sysctl) */
 	time_t expires;
 };
 
@@ -74,11 +78,16 @@ struct nfq_frontend {
 	bool fail_open;
 	int raw4, raw6;			/* answer sockets (IPPROTO_RAW: we write the IP header) */
 	struct nfq_batch batch;
+	struct loop_timer retry;	/* resends a refused verdict */
+	uint32_t last_id;		/* highest packet ID read, to see the ones never delivered */
+	bool have_id;
+	uint32_t nl_seq;		/* sequence number of our config requests */
 	struct mtu_entry mtus[NFQ_MTU_CACHE];
 	/* counters */
 	uint64_t packets;		/* packets read from the queue */
 	uint64_t drops[ND_COUNT];
 	uint64_t enobufs;		/* times the socket overflowed: packets lost in the kernel */
+	uint64_t lost;			/* packets queued for us but never delivered (IDs skipped) */
 	uint64_t verdict_errors;	/* verdict messages the kernel refused */
 	uint64_t uid_none, uid_other;	/* queries without a local sender; beyond NFQ_UIDS */
 	struct uid_count uids[NFQ_UIDS];
@@ -137,13 +146,19 @@ int nfq_parse_packet(const struct nlmsghdr *nlh, struct nfq_packet *p)
 	 * mid-word: walk exactly nlmsg_len bytes (nfq_nlmsg_parse() would walk
 	 * to the next word boundary, past what was received).
 	 */
+	int rc;
+
 	if (nlh->nlmsg_len < off || NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_QUEUE ||
-	    NFNL_MSG_TYPE(nlh->nlmsg_type) != NFQNL_MSG_PACKET ||
-	    mnl_attr_parse_payload((const uint8_t *)nlh + off, nlh->nlmsg_len - off, packet_attr, attr) < 0 ||
-	    !attr[NFQA_PACKET_HDR] || !attr[NFQA_PAYLOAD])
+	    NFNL_MSG_TYPE(nlh->nlmsg_type) != NFQNL_MSG_PACKET)
+		return -EINVAL;
+	/* the kernel puts the packet header first: a bad later attribute still leaves the ID */
+	rc = mnl_attr_parse_payload((const uint8_t *)nlh + off, nlh->nlmsg_len - off, packet_attr, attr);
+	if (!attr[NFQA_PACKET_HDR])
 		return -EINVAL;
 	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
 	p->id = ntohl(ph->packet_id);
+	if (rc < 0 || !attr[NFQA_PAYLOAD])
+		return -EBADMSG;
 	p->hw_protocol = ntohs(ph->hw_protocol);
 	p->data = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
 	p->len = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
@@ -153,6 +168,8 @@ int nfq_parse_packet(const struct nlmsghdr *nlh, struct nfq_packet *p)
 		p->csum_not_ready = ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) & NFQA_SKB_CSUMNOTREADY;
 	if (attr[NFQA_IFINDEX_INDEV])
 		p->indev = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
+	if (attr[NFQA_IFINDEX_OUTDEV])
+		p->outdev = ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_OUTDEV]));
 	if (attr[NFQA_UID] && attr[NFQA_GID]) {
 		p->has_uid = true;
 		p->uid = ntohl(mnl_attr_get_u32(attr[NFQA_UID]));
@@ -170,6 +187,7 @@ void nfq_walk(struct nfq_walk *w, const void *buf, size_t len)
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)p;
 		struct nfq_packet pk;
 		size_t step;
+		int rc;
 
 		if (len < sizeof(*nlh) || nlh->nlmsg_len < sizeof(*nlh) || nlh->nlmsg_len > len) {
 			w->malformed++;
@@ -179,7 +197,8 @@ void nfq_walk(struct nfq_walk *w, const void *buf, size_t len)
 		step = MNL_ALIGN((size_t)nlh->nlmsg_len);
 		if (step > len)
 			step = len;
-		if (nfq_parse_packet(nlh, &pk) == 0) {
+		rc = nfq_parse_packet(nlh, &pk);
+		if (rc == 0 || rc == -EBADMSG) {
 			w->packet(&pk, w->arg);
 		} else if (nlh->nlmsg_type == NLMSG_ERROR) {
 			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
@@ -202,7 +221,7 @@ void nfq_batch_add(struct nfq_batch *b, uint32_t id)
 	b->pending = true;
 }
 
-size_t nfq_batch_build(struct nfq_batch *b, uint16_t queue, void *buf)
+size_t nfq_batch_build(const struct nfq_batch *b, uint16_t queue, void *buf)
 {
 	struct nlmsghdr *nlh;
 
@@ -210,36 +229,65 @@ size_t nfq_batch_build(struct nfq_batch *b, uint16_t queue, void *buf)
 		return 0;
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_VERDICT_BATCH, queue);
 	nfq_nlmsg_verdict_put(nlh, (int)b->last_id, NF_DROP);
-	b->pending = false;
 	return nlh->nlmsg_len;
+}
+
+void nfq_batch_done(struct nfq_batch *b)
+{
+	b->pending = false;
 }
 
 /* ---------------------------------------------------------------- answers */
 
-/* Largest UDP payload one packet out of @ifindex carries (0: to this host). */
+/* IPv6's MTU of interface @name (it may be below the device's), or @dflt. */
+static unsigned ipv6_mtu(const char *name, unsigned dflt)
+{
+	char path[64 + IF_NAMESIZE];
+	unsigned v = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/mtu", name);
+	fp = fopen(path, "re");
+	if (!fp)
+		return dflt;
+	if (fscanf(fp, "%u", &v) != 1 || v == 0)
+		v = dflt;
+	fclose(fp);
+	return v;
+}
+
+/*
+ * Largest UDP payload that one packet out of @ifindex carries (0: to this
+ * host). Raw packets are never fragmented by the kernel: an answer larger
+ * than this is truncated (TC) and the client retries over TCP.
+ */
 static size_t answer_room(struct nfq_frontend *f, int ifindex, int family)
 {
 	struct mtu_entry *e = &f->mtus[(unsigned)ifindex % NFQ_MTU_CACHE];
 	time_t now = time(NULL);
-	size_t mtu;
+	size_t mtu = 0xffff, hdr = pkt_hdr_len(family);
 
-	if (ifindex <= 0)
-		return QUERY_UDP_MAX;	/* loopback: no MTU worth the name */
-	if (e->ifindex != ifindex || now >= e->expires) {
-		struct ifreq ifr;
+	if (ifindex > 0) {
+		if (e->ifindex != ifindex || now >= e->expires) {
+			int fd = f->raw4 >= 0 ? f->raw4 : f->raw6;
+			struct ifreq ifr;
 
-		memset(&ifr, 0, sizeof(ifr));
-		ifr.ifr_ifindex = ifindex;
-		e->ifindex = ifindex;
-		e->expires = now + NFQ_MTU_TTL;
-		e->mtu = NFQ_MTU_DEFAULT;
-		if (ioctl(f->raw4 >= 0 ? f->raw4 : f->raw6, SIOCGIFNAME, &ifr) == 0 &&
-		    ioctl(f->raw4 >= 0 ? f->raw4 : f->raw6, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
-			e->mtu = (unsigned)ifr.ifr_mtu;
+			memset(&ifr, 0, sizeof(ifr));
+			ifr.ifr_ifindex = ifindex;
+			e->ifindex = ifindex;
+			e->expires = now + NFQ_MTU_TTL;
+			e->mtu4 = e->mtu6 = NFQ_MTU_DEFAULT;
+			if (ioctl(fd, SIOCGIFNAME, &ifr) == 0) {
+				if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+					e->mtu4 = (unsigned)ifr.ifr_mtu;
+				e->mtu6 = ipv6_mtu(ifr.ifr_name, e->mtu4);
+			}
+		}
+		mtu = family == AF_INET6 ? e->mtu6 : e->mtu4;
 	}
-	mtu = e->mtu;
-	/* an answer that does not fit is truncated (TC) and the client retries over TCP */
-	return mtu > pkt_hdr_len(family) + DNS_UDP_MIN ? mtu - pkt_hdr_len(family) : DNS_UDP_MIN;
+	if (mtu > 0xffff)
+		mtu = 0xffff;	/* the largest IP packet pkt_build_udp() makes */
+	return mtu > hdr + DNS_UDP_MIN ? mtu - hdr : DNS_UDP_MIN;
 }
 
 static void nfq_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg, size_t len)
@@ -250,46 +298,30 @@ static void nfq_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 	union sockaddr_any to = ctx->client;
 	union {
 		struct cmsghdr align;
-		uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		uint8_t buf[SOCK_PKTINFO_SPACE];
 	} cbuf;
 	struct iovec iov = { .iov_base = f->out };
 	struct msghdr mh = { .msg_name = &to, .msg_namelen = sock_len(&to), .msg_iov = &iov, .msg_iovlen = 1 };
-	int fd = v6 ? f->raw6 : f->raw4;
+	int fd = v6 ? f->raw6 : f->raw4, oif = ctx->ifindex;
 
 	iov.iov_len = pkt_build_udp(f->out, sizeof(f->out), &ctx->server, &ctx->client, msg, len);
 	if (iov.iov_len == 0 || fd < 0) {
 		f->m->send_errors++;
 		return;
 	}
-	if (v6)
+	if (v6) {
 		to.sin6.sin6_port = 0;	/* raw IPv6: the port field is the protocol, or 0 */
-	else
-		to.sin.sin_port = 0;
-	if (ctx->ifindex > 0) {
-		/* out of the interface the query came in on */
-		struct cmsghdr *cm = (struct cmsghdr *)cbuf.buf;
-
-		memset(&cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf.buf;
-		if (v6) {
-			struct in6_pktinfo pi = { .ipi6_ifindex = (unsigned)ctx->ifindex };
-
-			cm->cmsg_level = IPPROTO_IPV6;
-			cm->cmsg_type = IPV6_PKTINFO;
-			cm->cmsg_len = CMSG_LEN(sizeof(pi));
-			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-			if (IN6_IS_ADDR_LINKLOCAL(&to.sin6.sin6_addr))
-				to.sin6.sin6_scope_id = (uint32_t)ctx->ifindex;
-		} else {
-			struct in_pktinfo pi = { .ipi_ifindex = ctx->ifindex };
-
-			cm->cmsg_level = IPPROTO_IP;
-			cm->cmsg_type = IP_PKTINFO;
-			cm->cmsg_len = CMSG_LEN(sizeof(pi));
-			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
+		if (IN6_IS_ADDR_LINKLOCAL(&to.sin6.sin6_addr)) {
+			to.sin6.sin6_scope_id = (uint32_t)ctx->scope;
+			oif = ctx->scope;
 		}
+	} else {
+		to.sin.sin_port = 0;
+	}
+	if (oif > 0) {
+		/* out of the interface the query came in on (the source is in the packet) */
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sock_pktinfo(cbuf.buf, ctx->client.sa.sa_family, NULL, oif);
 	}
 	if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0)
 		f->m->send_errors++;
@@ -317,6 +349,15 @@ static void count_uid(struct nfq_frontend *f, const struct nfq_packet *p)
 	f->uids[f->nuids++].n = 1;
 }
 
+/* Whether @a is a loopback address: never the source of a packet from outside. */
+static bool loopback(const union sockaddr_any *a)
+{
+	if (a->sa.sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&a->sin6.sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a->sin6.sin6_addr) && a->sin6.sin6_addr.s6_addr[12] == 127);
+	return (ntohl(a->sin.sin_addr.s_addr) >> 24) == 127;
+}
+
 /* Decide the fate of one queued packet: it is dropped either way; a query is answered. */
 static void handle_packet(struct nfq_frontend *f, const struct nfq_packet *p)
 {
@@ -325,30 +366,45 @@ static void handle_packet(struct nfq_frontend *f, const struct nfq_packet *p)
 	enum pkt_result rc;
 
 	f->packets++;
+	if (!p->data) {
+		f->drops[ND_MALFORMED]++;
+		return;
+	}
 	if (p->truncated) {
 		f->drops[ND_OVERSIZE]++;
 		return;
 	}
 	rc = pkt_parse_udp(p->data, p->len, !p->csum_not_ready, &u);
+	/* from outside with a loopback source: a martian the kernel would drop after us */
+	if (rc == PKT_OK && p->indev && loopback(&u.src))
+		rc = PKT_MALFORMED;
 	if (rc != PKT_OK) {
 		f->drops[rc == PKT_FRAGMENT ? ND_FRAGMENT : rc == PKT_NOT_UDP ? ND_NOT_UDP : ND_MALFORMED]++;
 		return;
 	}
-	count_uid(f, p);
-	if (p->has_uid && log_debug_enabled())
-		log_debug("nfq: query from uid %" PRIu32 " gid %" PRIu32, p->uid, p->gid);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.client = u.src;
 	ctx.server = u.dst;
 	ctx.ifindex = (int)p->indev;
-	query_receive(f->qt, &f->fe, &ctx, sizeof(ctx), u.payload, u.len,
-		      answer_room(f, ctx.ifindex, u.src.sa.sa_family));
+	ctx.scope = (int)(p->indev ? p->indev : p->outdev);
+	if (query_receive(f->qt, &f->fe, &ctx, sizeof(ctx), u.payload, u.len,
+			  answer_room(f, ctx.ifindex, u.src.sa.sa_family)) < 0)
+		return;		/* not a query: dropped and counted there */
+	count_uid(f, p);
+	if (p->has_uid && log_debug_enabled())
+		log_debug("nfq: query from uid %" PRIu32 " gid %" PRIu32, p->uid, p->gid);
 }
 
 static void on_packet(const struct nfq_packet *p, void *arg)
 {
 	struct nfq_frontend *f = arg;
 
+	/* IDs grow by one per queued packet: a gap is packets the socket had no room for */
+	if (f->have_id && (int32_t)(p->id - f->last_id) > 1)
+		f->lost += p->id - f->last_id - 1;
+	if (!f->have_id || (int32_t)(p->id - f->last_id) > 0)
+		f->last_id = p->id;
+	f->have_id = true;
 	nfq_batch_add(&f->batch, p->id);
 	handle_packet(f, p);
 }
@@ -358,14 +414,29 @@ static void send_verdicts(struct nfq_frontend *f)
 	uint8_t buf[NFQ_VERDICT_BUF];
 	size_t n = nfq_batch_build(&f->batch, f->queue, buf);
 
-	if (n && mnl_socket_sendto(f->nl, buf, n) < 0)
-		f->verdict_errors++;	/* the packets wait for the next batch's verdict */
+	if (!n)
+		return;
+	if (mnl_socket_sendto(f->nl, buf, n) < 0) {
+		/* the packets stay queued: the next batch's verdict covers them, or the retry */
+		f->verdict_errors++;
+		if (!loop_timer_armed(&f->retry))
+			(void)loop_timer_set(f->loop, &f->retry, NFQ_RETRY_MS);
+		return;
+	}
+	nfq_batch_done(&f->batch);
+}
+
+static void on_retry(struct loop *l, void *arg)
+{
+	(void)l;
+	send_verdicts(arg);
 }
 
 static void nfq_readable(struct loop *l, int fd, void *arg, uint32_t events)
 {
 	struct nfq_frontend *f = arg;
 	struct nfq_walk walk = { .packet = on_packet, .arg = f };
+	struct sockaddr_nl from[NFQ_BATCH];
 
 	(void)l;
 	(void)events;
@@ -376,20 +447,26 @@ static void nfq_readable(struct loop *l, int fd, void *arg, uint32_t events)
 			f->iov[i].iov_base = f->bufs[i];
 			f->iov[i].iov_len = NFQ_BUF;
 			memset(&f->msgs[i].msg_hdr, 0, sizeof(f->msgs[i].msg_hdr));
+			f->msgs[i].msg_hdr.msg_name = &from[i];
+			f->msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
 			f->msgs[i].msg_hdr.msg_iov = &f->iov[i];
 			f->msgs[i].msg_hdr.msg_iovlen = 1;
 		}
 		n = recvmmsg(fd, f->msgs, NFQ_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0 && errno == ENOBUFS) {
-			/* the kernel could not hand us some packets; they were dropped (or, with
-			 * --fail-open, let through) there and counted in its user_dropped */
+			/* the kernel could not hand us some packets: dropped there (with
+			 * --fail-open, let through); the gap in their IDs counts them */
 			f->enobufs++;
 			continue;
 		}
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++) {
+			/* only the kernel (port 0) speaks for the queue */
+			if (from[i].nl_pid != 0)
+				continue;
 			if (f->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				f->packets++;	/* cannot happen with our copy range; counted if it does */
 				f->drops[ND_OVERSIZE]++;
 				continue;
 			}
@@ -399,7 +476,6 @@ static void nfq_readable(struct loop *l, int fd, void *arg, uint32_t events)
 		if (n < NFQ_BATCH)
 			break;
 	}
-	send_verdicts(f);
 	f->verdict_errors += walk.errors;
 	f->drops[ND_MALFORMED] += walk.malformed;
 }
@@ -436,23 +512,49 @@ static bool kernel_stats(uint16_t queue, struct queue_stats *st)
 	return found;
 }
 
-/* Send one config message and wait for the kernel's answer. Returns 0 or -errno. */
-static int config_request(struct mnl_socket *nl, struct nlmsghdr *nlh)
+/*
+ * Send one config message and wait for the kernel's acknowledgement; packets
+ * the kernel queues meanwhile are handled as usual. Returns 0 or -errno.
+ */
+static int config_request(struct nfq_frontend *f, struct nlmsghdr *nlh)
 {
-	uint8_t buf[MNL_SOCKET_BUFFER_SIZE];
-	unsigned portid = mnl_socket_get_portid(nl);
-	ssize_t n;
+	struct nfq_walk walk = { .packet = on_packet, .arg = f };
+	uint32_t seq = ++f->nl_seq;
 
 	nlh->nlmsg_flags |= NLM_F_ACK;
-	nlh->nlmsg_seq = (uint32_t)time(NULL);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+	nlh->nlmsg_seq = seq;
+	if (mnl_socket_sendto(f->nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
-	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-	if (n < 0)
-		return -errno;
-	if (mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, portid, NULL, NULL) < 0)
-		return -errno;
-	return 0;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(f->nl, f->bufs[0], NFQ_BUF);
+		const uint8_t *p = f->bufs[0];
+
+		if (n < 0 && errno == ENOBUFS)
+			continue;
+		if (n < 0)
+			return -errno;
+		/* the acknowledgement, or packets to handle before it */
+		for (size_t left = (size_t)n; left >= sizeof(struct nlmsghdr);) {
+			const struct nlmsghdr *m = (const struct nlmsghdr *)p;
+			size_t step = MNL_ALIGN((size_t)m->nlmsg_len);
+
+			if (m->nlmsg_len < sizeof(*m) || m->nlmsg_len > left)
+				break;
+			if (m->nlmsg_type == NLMSG_ERROR && m->nlmsg_seq == seq &&
+			    m->nlmsg_len >= sizeof(*m) + sizeof(struct nlmsgerr)) {
+				const struct nlmsgerr *e = mnl_nlmsg_get_payload(m);
+
+				send_verdicts(f);
+				return e->error;
+			}
+			nfq_walk(&walk, p, m->nlmsg_len);
+			if (step >= left)
+				break;
+			p += step;
+			left -= step;
+		}
+		send_verdicts(f);
+	}
 }
 
 static int open_raw(int family, uint32_t mark)
@@ -477,7 +579,7 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 	struct nlmsghdr *nlh;
 	struct nfq_frontend *f = calloc(1, sizeof(*f));
 	uint32_t flags;
-	int rc, rcvbuf = NFQ_RCVBUF;
+	int rc, rcvbuf;
 
 	if (!f) {
 		snprintf(err, errlen, "out of memory");
@@ -491,6 +593,7 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 	f->fail_open = cfg->fail_open;
 	f->raw4 = f->raw6 = -1;
 	f->io.fd = -1;
+	loop_timer_init(&f->retry, on_retry, f);
 
 	f->raw4 = open_raw(AF_INET, cfg->mark);
 	if (f->raw4 < 0) {
@@ -510,9 +613,19 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 		snprintf(err, errlen, "--mode nfqueue: netlink socket: %s", strerror(errno));
 		goto out_free;
 	}
+	/*
+	 * One message binds and configures: the kernel checks the flags first, and
+	 * no packet is queued to us before the copy range and flags are in place.
+	 * Whole queries only; UID/GID of local senders; what overflows the queue.
+	 */
 	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
 	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
-	rc = config_request(f->nl, nlh);
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, NFQ_COPY);
+	nfq_nlmsg_cfg_put_qmaxlen(nlh, cfg->queue_len);
+	flags = NFQA_CFG_F_UID_GID | (cfg->fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_UID_GID | NFQA_CFG_F_FAIL_OPEN));
+	rc = config_request(f, nlh);
 	if (rc < 0) {
 		struct queue_stats st;
 
@@ -523,21 +636,12 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 		else
 			snprintf(err, errlen, "--queue %u: cannot bind the netfilter queue: %s%s", f->queue,
 				 strerror(-rc), rc == -EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
-		goto out_free;
+		goto out_free;	/* closing our socket unbinds whatever it bound */
 	}
-	/* copy whole queries only; UID/GID of local senders; what overflows the queue */
-	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
-	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, NFQ_COPY);
-	nfq_nlmsg_cfg_put_qmaxlen(nlh, cfg->queue_len);
-	flags = NFQA_CFG_F_UID_GID | (cfg->fail_open ? NFQA_CFG_F_FAIL_OPEN : 0);
-	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
-	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(NFQA_CFG_F_UID_GID | NFQA_CFG_F_FAIL_OPEN));
-	rc = config_request(f->nl, nlh);
-	if (rc < 0) {
-		snprintf(err, errlen, "--queue %u: cannot configure the netfilter queue: %s", f->queue, strerror(-rc));
-		goto out_unbind;
-	}
-	/* a burst waits in the socket rather than overflowing it (ENOBUFS) */
+	/* a burst as long as the queue waits in the socket rather than overflowing it (ENOBUFS) */
+	rcvbuf = cfg->queue_len > NFQ_RCVBUF_MAX / NFQ_RCVBUF_PER ? NFQ_RCVBUF_MAX :
+		 (int)cfg->queue_len * NFQ_RCVBUF_PER < NFQ_RCVBUF_MIN ? NFQ_RCVBUF_MIN :
+		 (int)cfg->queue_len * NFQ_RCVBUF_PER;
 	if (setsockopt(mnl_socket_get_fd(f->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
 		(void)setsockopt(mnl_socket_get_fd(f->nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (sock_nonblock(mnl_socket_get_fd(f->nl)) < 0 ||
@@ -570,6 +674,7 @@ void nfq_frontend_free(struct loop *l, struct nfq_frontend *f)
 	if (!f)
 		return;
 	loop_io_del(l, &f->io);
+	loop_timer_cancel(l, &f->retry);
 	send_verdicts(f);
 	/* what is still queued is dropped by the kernel when the queue goes */
 	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
@@ -597,8 +702,10 @@ void nfq_render(const struct nfq_frontend *f, struct strbuf *sb)
 	for (int i = 0; i < ND_COUNT; i++)
 		strbuf_printf(sb, "dotproxy_nfq_dropped_total{reason=\"%s\"} %llu\n", drop_names[i],
 			      (unsigned long long)f->drops[i]);
-	metrics_counter(sb, "dotproxy_nfq_enobufs_total",
-			"Times the queue socket overflowed (the kernel dropped what did not fit).", f->enobufs);
+	metrics_counter(sb, "dotproxy_nfq_enobufs_total", "Times the queue socket overflowed.", f->enobufs);
+	metrics_counter(sb, "dotproxy_nfq_lost_total",
+			"Packets queued for the daemon that never reached it (socket full): dropped by the kernel, "
+			"or let through in plaintext with --fail-open.", f->lost);
 	metrics_counter(sb, "dotproxy_nfq_verdict_errors_total", "Verdict messages the kernel refused.",
 			f->verdict_errors);
 	strbuf_printf(sb, "# HELP dotproxy_nfq_queries_total Queries from the queue by the local sender's UID "

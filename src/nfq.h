@@ -38,6 +38,7 @@ struct nfq_packet {
 	bool truncated;			/* the packet was longer than the copy range */
 	bool csum_not_ready;		/* NFQA_SKB_CSUMNOTREADY: checksums not filled in yet */
 	uint32_t indev;			/* interface it came in on; 0: sent by this host */
+	uint32_t outdev;		/* interface it was leaving by (host scope), or 0 */
 	bool has_uid;			/* NFQA_CFG_F_UID_GID: the local sender's credentials */
 	uint32_t uid, gid;
 };
@@ -45,14 +46,16 @@ struct nfq_packet {
 /*
  * Read an NFQNL_MSG_PACKET message whose nlmsg_len bytes lie within what was
  * received (nfq_walk() checks) into @p; attributes are read within nlmsg_len.
- * Returns 0, or -EINVAL for any other message, an attribute of the wrong
- * size, or no packet header or payload.
+ * Returns 0; -EBADMSG when the packet ID was read but the rest is unusable
+ * (an attribute of the wrong size, no payload: p->id is set, p->data NULL);
+ * -EINVAL for any other message or one without a packet header.
  */
 int nfq_parse_packet(const struct nlmsghdr *nlh, struct nfq_packet *p);
 
 /* What nfq_walk() found in one received datagram. */
 struct nfq_walk {
-	void (*packet)(const struct nfq_packet *p, void *arg);	/* each packet message */
+	/* each packet message whose ID could be read; p->data is NULL if nothing else could */
+	void (*packet)(const struct nfq_packet *p, void *arg);
 	void *arg;
 	uint64_t errors;	/* NLMSG_ERROR messages: a verdict the kernel refused */
 	uint64_t malformed;	/* messages that are neither, or do not fit the datagram */
@@ -76,9 +79,11 @@ void nfq_batch_add(struct nfq_batch *b, uint32_t id);
 /*
  * Build the NFQNL_MSG_VERDICT_BATCH message that drops every packet of
  * @queue up to b->last_id into @buf (at least NFQ_VERDICT_BUF bytes).
- * Returns its length, 0 if nothing is pending; clears the batch.
+ * Returns its length, 0 if nothing is pending. The batch stays pending
+ * until nfq_batch_done(): a verdict the kernel did not take is sent again.
  */
 #define NFQ_VERDICT_BUF 64
-size_t nfq_batch_build(struct nfq_batch *b, uint16_t queue, void *buf);
+size_t nfq_batch_build(const struct nfq_batch *b, uint16_t queue, void *buf);
+void nfq_batch_done(struct nfq_batch *b);
 
 #endif

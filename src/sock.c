@@ -108,6 +108,35 @@ bool sock_equal(const union sockaddr_any *a, const union sockaddr_any *b)
 	       memcmp(&a->sin6.sin6_addr, &b->sin6.sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
+size_t sock_pktinfo(void *cbuf, int family, const union sockaddr_any *src, int ifindex)
+{
+	struct cmsghdr *cm = cbuf;
+
+	_Static_assert(CMSG_SPACE(sizeof(struct in6_pktinfo)) <= SOCK_PKTINFO_SPACE, "SOCK_PKTINFO_SPACE");
+	memset(cbuf, 0, SOCK_PKTINFO_SPACE);
+	if (family == AF_INET6) {
+		struct in6_pktinfo pi = { .ipi6_ifindex = (unsigned)ifindex };
+
+		if (src)
+			pi.ipi6_addr = src->sin6.sin6_addr;
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	} else {
+		struct in_pktinfo pi = { .ipi_ifindex = ifindex };
+
+		if (src)
+			pi.ipi_spec_dst = src->sin.sin_addr;
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		return CMSG_SPACE(sizeof(pi));
+	}
+}
+
 int sock_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

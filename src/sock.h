@@ -36,6 +36,17 @@ const char *sock_ntop(const union sockaddr_any *a, char *buf, size_t len);
 uint16_t sock_port(const union sockaddr_any *a);
 bool sock_equal(const union sockaddr_any *a, const union sockaddr_any *b);
 
+/* Room for the control message sock_pktinfo() writes. */
+#define SOCK_PKTINFO_SPACE 64
+
+/*
+ * Write an IP_PKTINFO or IPV6_PKTINFO control message for @family into @cbuf
+ * (SOCK_PKTINFO_SPACE bytes, cmsghdr-aligned): send from @src (NULL: the kernel
+ * picks) out of interface @ifindex (0: routing picks). Returns the length for
+ * msg_controllen.
+ */
+size_t sock_pktinfo(void *cbuf, int family, const union sockaddr_any *src, int ifindex);
+
 /* Make @fd non-blocking and close-on-exec. Returns 0 or -errno. */
 int sock_nonblock(int fd);
 

@@ -108,7 +108,7 @@ static void udp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
 	union {
 		struct cmsghdr align;
-		uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		uint8_t buf[SOCK_PKTINFO_SPACE];
 	} cbuf;
 	struct msghdr mh = {
 		.msg_name = (void *)&ctx->peer,
@@ -126,31 +126,11 @@ static void udp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 			return;
 		}
 	} else {
-		/* sent to us: answer from the address it reached us on */
-		struct cmsghdr *cm;
+		/* sent to us: answer from the address it reached us on (a link-local one on its link) */
+		bool ll = ctx->local.sa.sa_family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&ctx->local.sin6.sin6_addr);
 
-		memset(&cbuf, 0, sizeof(cbuf));
 		mh.msg_control = cbuf.buf;
-		cm = (struct cmsghdr *)cbuf.buf;
-		if (ctx->local.sa.sa_family == AF_INET6) {
-			struct in6_pktinfo pi = { .ipi6_addr = ctx->local.sin6.sin6_addr };
-
-			if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
-				pi.ipi6_ifindex = (unsigned)ctx->ifindex;
-			cm->cmsg_level = IPPROTO_IPV6;
-			cm->cmsg_type = IPV6_PKTINFO;
-			cm->cmsg_len = CMSG_LEN(sizeof(pi));
-			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-		} else {
-			struct in_pktinfo pi = { .ipi_spec_dst = ctx->local.sin.sin_addr };
-
-			cm->cmsg_level = IPPROTO_IP;
-			cm->cmsg_type = IP_PKTINFO;
-			cm->cmsg_len = CMSG_LEN(sizeof(pi));
-			memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-			mh.msg_controllen = CMSG_SPACE(sizeof(pi));
-		}
+		mh.msg_controllen = sock_pktinfo(cbuf.buf, ctx->local.sa.sa_family, &ctx->local, ll ? ctx->ifindex : 0);
 	}
 	if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0)
 		u->m->send_errors++;

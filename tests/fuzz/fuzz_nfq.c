@@ -23,6 +23,8 @@ static void on_packet(const struct nfq_packet *p, void *arg)
 	const struct span *in = arg;
 	struct pkt_udp u;
 
+	if (!p->data)		/* only the ID could be read */
+		return;
 	/* everything read lies inside the datagram */
 	if (p->data < in->start || p->data + p->len > in->end)
 		__builtin_trap();

@@ -44,6 +44,7 @@ static struct nlmsghdr *good_msg(uint32_t id)
 
 	mnl_attr_put(nlh, NFQA_PACKET_HDR, sizeof(ph), &ph);
 	mnl_attr_put_u32(nlh, NFQA_IFINDEX_INDEV, htonl(7));
+	mnl_attr_put_u32(nlh, NFQA_IFINDEX_OUTDEV, htonl(8));
 	mnl_attr_put(nlh, NFQA_PAYLOAD, sizeof(payload), payload);
 	return nlh;
 }
@@ -57,6 +58,7 @@ START_TEST(packet_message_is_read)
 	ck_assert_uint_eq(p.id, 0xdeadbeef);
 	ck_assert_uint_eq(p.hw_protocol, ETH_P_IP_);
 	ck_assert_uint_eq(p.indev, 7);
+	ck_assert_uint_eq(p.outdev, 8);
 	ck_assert_uint_eq(p.len, sizeof(payload));
 	ck_assert_mem_eq(p.data, payload, sizeof(payload));
 	/* the payload is read in place, inside the message */
@@ -118,11 +120,12 @@ START_TEST(message_without_header_or_payload_is_refused)
 	struct nfq_packet p;
 
 	mnl_attr_put(nlh, NFQA_PAYLOAD, sizeof(payload), payload);
-	ck_assert_int_lt(nfq_parse_packet(nlh, &p), 0);		/* no packet header: no ID */
+	ck_assert_int_eq(nfq_parse_packet(nlh, &p), -EINVAL);	/* no packet header: no ID */
 
 	nlh = packet_msg(NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_PACKET, 0);
 	mnl_attr_put(nlh, NFQA_PACKET_HDR, sizeof(ph), &ph);
-	ck_assert_int_lt(nfq_parse_packet(nlh, &p), 0);		/* no payload */
+	ck_assert_int_eq(nfq_parse_packet(nlh, &p), -EBADMSG);	/* no payload, but an ID */
+	ck_assert_uint_eq(p.id, 5);
 }
 END_TEST
 
@@ -136,9 +139,11 @@ START_TEST(attributes_of_the_wrong_size_are_refused)
 	mnl_attr_put(nlh, NFQA_PAYLOAD, sizeof(payload), payload);
 	ck_assert_int_lt(nfq_parse_packet(nlh, &p), 0);
 
-	nlh = good_msg(1);
+	nlh = good_msg(9);
 	mnl_attr_put(nlh, NFQA_UID, 2, "ab");				/* a u32 of 2 bytes */
-	ck_assert_int_lt(nfq_parse_packet(nlh, &p), 0);
+	ck_assert_int_eq(nfq_parse_packet(nlh, &p), -EBADMSG);
+	ck_assert_uint_eq(p.id, 9);		/* so its verdict can still be given */
+	ck_assert_ptr_null(p.data);
 }
 END_TEST
 
@@ -170,12 +175,15 @@ END_TEST
 
 static int walked;
 static uint32_t walked_ids[4];
+static bool walked_data[4];
 
 static void count_packet(const struct nfq_packet *p, void *arg)
 {
 	(void)arg;
-	if (walked < 4)
+	if (walked < 4) {
 		walked_ids[walked] = p->id;
+		walked_data[walked] = p->data != NULL;
+	}
 	walked++;
 }
 
@@ -225,11 +233,15 @@ START_TEST(walk_reads_an_unpadded_last_message)
 	ck_assert_uint_eq(walked_ids[0], 77);
 	ck_assert_uint_eq(w.malformed, 0);
 
-	/* a payload attribute claiming more than the message holds is not read */
+	ck_assert(walked_data[0]);
+
+	/* a payload attribute claiming more than the message holds is not read; the ID still is */
 	((struct nlattr *)(exact + n - sizeof(odd) - 4))->nla_len += 4;
 	walked = 0;
 	nfq_walk(&w, exact, n);
-	ck_assert_int_eq(walked, 0);
+	ck_assert_int_eq(walked, 1);
+	ck_assert_uint_eq(walked_ids[0], 77);
+	ck_assert(!walked_data[0]);
 	free(exact);
 }
 END_TEST
@@ -337,6 +349,8 @@ START_TEST(batch_drops_up_to_the_highest_id)
 	nfq_batch_add(&b, 11);		/* IDs need not come in order within a batch */
 	n = nfq_batch_build(&b, 300, out);
 	ck_assert_uint_gt(n, 0);
+	/* until it is known sent, the same verdict is built again */
+	ck_assert_uint_eq(nfq_batch_build(&b, 300, out), n);
 	ck_assert_uint_le(n, NFQ_VERDICT_BUF);
 	v = read_verdict(out, n);
 	ck_assert_uint_eq(v.type, NFNL_SUBSYS_QUEUE << 8 | NFQNL_MSG_VERDICT_BATCH);
@@ -344,8 +358,11 @@ START_TEST(batch_drops_up_to_the_highest_id)
 	ck_assert_uint_eq(v.verdict, NF_DROP);
 	ck_assert_uint_eq(v.id, 12);
 	ck_assert_int_eq(v.nattrs, 1);	/* no mark, no packet rewrite */
-	/* sent: the next build has nothing to say */
+	/* sent: the next build has nothing to say, until more packets come */
+	nfq_batch_done(&b);
 	ck_assert_uint_eq(nfq_batch_build(&b, 300, out), 0);
+	nfq_batch_add(&b, 13);
+	ck_assert_uint_eq(read_verdict(out, nfq_batch_build(&b, 300, out)).id, 13);
 }
 END_TEST
 
@@ -374,6 +391,7 @@ START_TEST(queue_number_zero_and_max)
 	nfq_batch_add(&b, 3);
 	n = nfq_batch_build(&b, 65535, out);
 	ck_assert_uint_eq(read_verdict(out, n).queue, 65535);
+	nfq_batch_done(&b);
 	nfq_batch_add(&b, 4);
 	n = nfq_batch_build(&b, 0, out);
 	ck_assert_uint_eq(read_verdict(out, n).queue, 0);
