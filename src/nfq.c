@@ -82,6 +82,7 @@ struct nfq_frontend {
 	uint32_t last_id;		/* highest packet ID read, to see the ones never delivered */
 	bool have_id;
 	uint32_t nl_seq;		/* sequence number of our config requests */
+	bool bound;			/* the queue is ours */
 	struct mtu_entry mtus[NFQ_MTU_CACHE];
 	/* counters */
 	uint64_t packets;		/* packets read from the queue */
@@ -572,6 +573,31 @@ static int open_raw(int family, uint32_t mark)
 	return fd;
 }
 
+/* Undo nfq_frontend_new(), whatever part of it was done. */
+static void destroy(struct nfq_frontend *f)
+{
+	if (f->io.fd >= 0)
+		loop_io_del(f->loop, &f->io);
+	loop_timer_cancel(f->loop, &f->retry);
+	if (f->bound) {
+		uint8_t buf[256];
+		struct nlmsghdr *nlh;
+
+		send_verdicts(f);
+		/* what is still queued is dropped by the kernel when the queue goes */
+		nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
+		nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
+		(void)mnl_socket_sendto(f->nl, nlh, nlh->nlmsg_len);
+	}
+	if (f->nl)
+		mnl_socket_close(f->nl);
+	if (f->raw4 >= 0)
+		close(f->raw4);
+	if (f->raw6 >= 0)
+		close(f->raw6);
+	free(f);
+}
+
 struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, struct qtable *qt,
 				      struct metrics *m, char *err, size_t errlen)
 {
@@ -613,6 +639,12 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 		snprintf(err, errlen, "--mode nfqueue: netlink socket: %s", strerror(errno));
 		goto out_free;
 	}
+	/* a burst as long as the queue waits in the socket rather than overflowing it (ENOBUFS) */
+	rcvbuf = cfg->queue_len > NFQ_RCVBUF_MAX / NFQ_RCVBUF_PER ? NFQ_RCVBUF_MAX :
+		 (int)cfg->queue_len * NFQ_RCVBUF_PER < NFQ_RCVBUF_MIN ? NFQ_RCVBUF_MIN :
+		 (int)cfg->queue_len * NFQ_RCVBUF_PER;
+	if (setsockopt(mnl_socket_get_fd(f->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(mnl_socket_get_fd(f->nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	/*
 	 * One message binds and configures: the kernel checks the flags first, and
 	 * no packet is queued to us before the copy range and flags are in place.
@@ -638,54 +670,24 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 				 strerror(-rc), rc == -EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
 		goto out_free;	/* closing our socket unbinds whatever it bound */
 	}
-	/* a burst as long as the queue waits in the socket rather than overflowing it (ENOBUFS) */
-	rcvbuf = cfg->queue_len > NFQ_RCVBUF_MAX / NFQ_RCVBUF_PER ? NFQ_RCVBUF_MAX :
-		 (int)cfg->queue_len * NFQ_RCVBUF_PER < NFQ_RCVBUF_MIN ? NFQ_RCVBUF_MIN :
-		 (int)cfg->queue_len * NFQ_RCVBUF_PER;
-	if (setsockopt(mnl_socket_get_fd(f->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
-		(void)setsockopt(mnl_socket_get_fd(f->nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	f->bound = true;
 	if (sock_nonblock(mnl_socket_get_fd(f->nl)) < 0 ||
 	    loop_io_add(l, &f->io, mnl_socket_get_fd(f->nl), EPOLLIN, nfq_readable, f) < 0) {
 		snprintf(err, errlen, "--mode nfqueue: epoll: %s", strerror(errno));
-		goto out_unbind;
+		goto out_free;
 	}
 	return f;
 
-out_unbind:
-	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
-	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
-	(void)mnl_socket_sendto(f->nl, nlh, nlh->nlmsg_len);
 out_free:
-	if (f->nl)
-		mnl_socket_close(f->nl);
-	if (f->raw4 >= 0)
-		close(f->raw4);
-	if (f->raw6 >= 0)
-		close(f->raw6);
-	free(f);
+	destroy(f);
 	return NULL;
 }
 
 void nfq_frontend_free(struct loop *l, struct nfq_frontend *f)
 {
-	uint8_t buf[256];
-	struct nlmsghdr *nlh;
-
-	if (!f)
-		return;
-	loop_io_del(l, &f->io);
-	loop_timer_cancel(l, &f->retry);
-	send_verdicts(f);
-	/* what is still queued is dropped by the kernel when the queue goes */
-	nlh = nfq_nlmsg_put((char *)buf, NFQNL_MSG_CONFIG, f->queue);
-	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
-	(void)mnl_socket_sendto(f->nl, nlh, nlh->nlmsg_len);
-	mnl_socket_close(f->nl);
-	if (f->raw4 >= 0)
-		close(f->raw4);
-	if (f->raw6 >= 0)
-		close(f->raw6);
-	free(f);
+	(void)l;
+	if (f)
+		destroy(f);
 }
 
 /* ---------------------------------------------------------------- metrics */
