@@ -20,6 +20,7 @@ int dns_read_name(struct wire *w, uint8_t *out)
 	size_t end = 0;			/* where the cursor resumes, once a pointer is taken */
 	size_t limit = w->pos;		/* pointers must point strictly before this */
 	size_t n = 0;			/* uncompressed octets so far, root included */
+	unsigned hops = 0;		/* pointers followed */
 	bool jumped = false;
 
 	if (w->err)
@@ -37,6 +38,10 @@ int dns_read_name(struct wire *w, uint8_t *out)
 				goto bad;
 			ptr = (size_t)(c & 0x3f) << 8 | w->buf[pos + 1];
 			if (ptr >= limit)	/* only backwards: no loops */
+				goto bad;
+			/* a name has at most 127 labels: more pointers than that is a CPU trap
+			 * (chains of pointers to pointers, read once for every name) */
+			if (++hops > DNS_MAX_HOPS)
 				goto bad;
 			if (!jumped)
 				end = pos + 2;
@@ -259,4 +264,30 @@ size_t dns_truncate(const uint8_t *ans, size_t alen, uint8_t *out, size_t max)
 		return qend + opt_len;
 	}
 	return qend;
+}
+
+void dns_copy_question_case(uint8_t *ans, size_t alen, const uint8_t *query, size_t qlen)
+{
+	size_t off = DNS_HDR_LEN;
+
+	/* the query's name, uncompressed, walked label by label in both */
+	for (;;) {
+		uint8_t c;
+
+		if (off >= qlen || off >= alen)
+			return;
+		c = query[off];
+		if (c & 0xc0 || c != ans[off] || off + 1 + c > qlen || off + 1 + c > alen)
+			return;
+		if (c == 0)
+			break;
+		for (size_t i = off + 1; i <= off + c; i++) {
+			uint8_t a = ans[i], b = query[i];
+
+			if ((a >= 'A' && a <= 'Z' ? a + 32 : a) != (b >= 'A' && b <= 'Z' ? b + 32 : b))
+				return;
+		}
+		off += 1 + (size_t)c;
+	}
+	memcpy(ans + DNS_HDR_LEN, query + DNS_HDR_LEN, off - DNS_HDR_LEN);
 }

@@ -18,6 +18,7 @@
 #define DNS_MAX_LABEL	63	/* RFC 1035 2.3.4: octets in a label */
 #define DNS_MAX_MSG	65535	/* RFC 1035 4.2.2: two-octet length prefix */
 #define DNS_UDP_MIN	512	/* RFC 1035 4.2.1: what any UDP client takes */
+#define DNS_MAX_HOPS	127	/* compression pointers followed in one name: one per label at most */
 
 #define DNS_TYPE_OPT	41	/* RFC 6891 6.1.1 */
 
@@ -51,7 +52,8 @@ int dns_check_query(const uint8_t *msg, size_t len, struct dns_query_info *qi);
 
 /*
  * Read the (possibly compressed) name at @w's position, advancing past it.
- * Pointers may only go backwards, labels <= 63, names <= 255 octets.
+ * Pointers may only go backwards (at most DNS_MAX_HOPS of them), labels <= 63,
+ * names <= 255 octets.
  * If @out is not NULL it receives the uncompressed, lower-cased name.
  * Returns the uncompressed length, or -1 (and sets the sticky error).
  */
@@ -79,6 +81,12 @@ size_t dns_make_error(const uint8_t *query, size_t qlen, int rcode, uint8_t *out
  * Returns the length, or 0 if @ans cannot be parsed that far or it does not fit.
  */
 size_t dns_truncate(const uint8_t *ans, size_t alen, uint8_t *out, size_t max);
+
+/*
+ * Give answer @ans the letter case of @query's question name (DNS 0x20
+ * clients check it), when both write the same name out at offset 12.
+ */
+void dns_copy_question_case(uint8_t *ans, size_t alen, const uint8_t *query, size_t qlen);
 
 static inline uint16_t dns_id(const uint8_t *msg) { return wire_get_u16(msg); }
 static inline void dns_set_id(uint8_t *msg, uint16_t id) { wire_put_u16(msg, id); }

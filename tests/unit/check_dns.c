@@ -263,6 +263,58 @@ START_TEST(read_name_pointer_only)
 }
 END_TEST
 
+/* A name at offset 0, then @hops pointers each to the one before: the last is read. */
+static int read_chain(int hops, struct wire *w)
+{
+	static struct msg m;
+	uint8_t out[DNS_MAX_NAME];
+
+	m.n = 0;
+	put_name(&m, "a");			/* offset 0: \1a\0 */
+	put_ptr(&m, 0);				/* offset 3 */
+	for (int i = 1; i < hops; i++)
+		put_ptr(&m, (uint16_t)(3 + 2 * (i - 1)));
+	return read_name_at(m.b, m.n, m.n - 2, out, w);
+}
+
+START_TEST(read_name_pointer_chain_is_capped)
+{
+	struct wire w;
+
+	/* RFC 1035 4.1.4 allows pointers to pointers; 127 (one per possible label) are read */
+	ck_assert_int_eq(read_chain(127, &w), 3);
+	/* one more is refused: chains read again for every name cost quadratic time */
+	ck_assert_int_eq(read_chain(128, &w), -1);
+	ck_assert(!wire_ok(&w));
+}
+END_TEST
+
+START_TEST(question_case_is_copied_only_onto_the_same_name)
+{
+	struct msg q = { .n = 0 }, a = { .n = 0 }, b = { .n = 0 };
+
+	put_hdr(&q, 1, F_RD, 1, 0, 0, 0);
+	put_name(&q, "WwW.ExAmple");
+	put16(&q, T_A);
+	put16(&q, C_IN);
+	put_hdr(&a, 1, F_QR | F_RD, 1, 0, 0, 0);
+	put_name(&a, "www.example");
+	put16(&a, T_A);
+	put16(&a, C_IN);
+	dns_copy_question_case(a.b, a.n, q.b, q.n);
+	ck_assert_mem_eq(a.b + DNS_HDR_LEN, "\3WwW\7ExAmple\0", 13);
+	/* another name of the same shape is left alone */
+	put_hdr(&b, 1, F_QR | F_RD, 1, 0, 0, 0);
+	put_name(&b, "www.exampla");
+	put16(&b, T_A);
+	put16(&b, C_IN);
+	dns_copy_question_case(b.b, b.n, q.b, q.n);
+	ck_assert_mem_eq(b.b + DNS_HDR_LEN, "\3www\7exampla\0", 13);
+	/* and a cut answer is not written past its end */
+	dns_copy_question_case(a.b, DNS_HDR_LEN + 5, q.b, q.n);
+}
+END_TEST
+
 START_TEST(read_name_forward_pointer_rejected)
 {
 	struct msg m = { .n = 0 };
@@ -1332,6 +1384,8 @@ static Suite *dns_suite(void)
 	tcase_add_test(tc, read_name_lowercases_into_out_only);
 	tcase_add_test(tc, read_name_pointer_backwards);
 	tcase_add_test(tc, read_name_pointer_only);
+	tcase_add_test(tc, read_name_pointer_chain_is_capped);
+	tcase_add_test(tc, question_case_is_copied_only_onto_the_same_name);
 	tcase_add_test(tc, read_name_forward_pointer_rejected);
 	tcase_add_test(tc, read_name_self_pointer_rejected);
 	tcase_add_test(tc, read_name_pointer_to_own_start_rejected);
