@@ -68,6 +68,17 @@ void config_usage(void)
 "  --max-inflight N         queries waiting for upstream at once; past it REFUSED\n"
 "                           (default 4096, at most 32768)\n"
 "  --max-tcp-clients N      TCP client connections at once (default 256)\n"
+"  --policy fastest|round-robin|ordered\n"
+"                           which upstream a query goes to: the fastest by measured answer\n"
+"                           time (others probed now and then), each in turn, or the first\n"
+"                           usable one (default: fastest)\n"
+"  --max-conns N            TLS connections per upstream, opened as load needs (default 4)\n"
+"  --cache-size N|NM        answers kept in the cache, or mebibytes it may take (e.g. 64M);\n"
+"                           0: no cache (default 10000 answers, in at most 32 MiB)\n"
+"  --serve-stale SECONDS    when no upstream answers, serve answers expired up to SECONDS\n"
+"                           ago, with a 30 s TTL (RFC 8767; default 0: never)\n"
+"  --ratelimit QPS          queries a second per client address, in bursts of 2 s worth;\n"
+"                           past it REFUSED (default 0: no limit)\n"
 "  -v, --verbose            debug logging (names queries: not for production)\n"
 "  -h, --help               this text\n"
 "  -V, --version            print the version\n");
@@ -181,7 +192,7 @@ int config_parse_upstream(const char *spec, struct upstream_cfg *u, char *err, s
 enum {
 	OPT_MODE = 256, OPT_PORT, OPT_LISTEN, OPT_UPSTREAM, OPT_PIN, OPT_CA_FILE, OPT_METRICS,
 	OPT_MARK, OPT_TIMEOUT, OPT_IDLE, OPT_MAX_INFLIGHT, OPT_MAX_TCP, OPT_QUEUE, OPT_QUEUE_LEN,
-	OPT_FAIL_OPEN,
+	OPT_FAIL_OPEN, OPT_POLICY, OPT_MAX_CONNS, OPT_CACHE_SIZE, OPT_SERVE_STALE, OPT_RATELIMIT,
 };
 
 static const struct option long_opts[] = {
@@ -200,6 +211,11 @@ static const struct option long_opts[] = {
 	{ "queue", required_argument, NULL, OPT_QUEUE },
 	{ "queue-len", required_argument, NULL, OPT_QUEUE_LEN },
 	{ "fail-open", no_argument, NULL, OPT_FAIL_OPEN },
+	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+	{ "serve-stale", required_argument, NULL, OPT_SERVE_STALE },
+	{ "ratelimit", required_argument, NULL, OPT_RATELIMIT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -235,6 +251,10 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 	c->max_inflight = 4096;
 	c->max_tcp_clients = 256;
 	c->queue_len = 1024;
+	c->policy = POLICY_FASTEST;
+	c->max_conns = 4;
+	c->cache_size = 10000;
+	c->cache_bytes = CFG_CACHE_BYTES;
 
 	opterr = 0;
 	optind = 0;	/* glibc: 0 resets fully, also a half-parsed short-option cluster */
@@ -339,6 +359,53 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 			c->fail_open = true;
 			nfq_flag = "--fail-open";
 			break;
+		case OPT_POLICY:
+			if (strcmp(optarg, "fastest") == 0)
+				c->policy = POLICY_FASTEST;
+			else if (strcmp(optarg, "round-robin") == 0)
+				c->policy = POLICY_ROUND_ROBIN;
+			else if (strcmp(optarg, "ordered") == 0)
+				c->policy = POLICY_ORDERED;
+			else
+				return errf(err, errlen, "--policy \"%s\": must be fastest, round-robin or ordered", optarg);
+			break;
+		case OPT_MAX_CONNS:
+			if (parse_uint(optarg, 1, CFG_MAX_CONNS, &v) < 0)
+				return errf(err, errlen, "--max-conns \"%s\": must be 1-%d", optarg, CFG_MAX_CONNS);
+			c->max_conns = (unsigned)v;
+			break;
+		case OPT_CACHE_SIZE: {
+			/* N answers, or NM mebibytes (then as many answers as fit) */
+			char num[32];
+			size_t l = strlen(optarg);
+			bool mib = l > 1 && (optarg[l - 1] == 'M' || optarg[l - 1] == 'm');
+
+			if (l >= sizeof(num))
+				return errf(err, errlen, "--cache-size \"%.20s...\": too long", optarg);
+			memcpy(num, optarg, l + 1);
+			if (mib)
+				num[l - 1] = '\0';
+			if (parse_uint(num, 0, mib ? 65536 : 10000000, &v) < 0)
+				return errf(err, errlen, "--cache-size \"%s\": must be 0-10000000 answers or 0M-65536M", optarg);
+			if (mib) {
+				c->cache_bytes = (size_t)v << 20;
+				c->cache_size = v ? 10000000 : 0;
+			} else {
+				c->cache_size = (unsigned)v;
+				c->cache_bytes = CFG_CACHE_BYTES;
+			}
+			break;
+		}
+		case OPT_SERVE_STALE:
+			if (parse_uint(optarg, 0, 604800, &v) < 0)
+				return errf(err, errlen, "--serve-stale \"%s\": must be 0-604800 seconds", optarg);
+			c->serve_stale_s = (unsigned)v;
+			break;
+		case OPT_RATELIMIT:
+			if (parse_uint(optarg, 0, 1000000, &v) < 0)
+				return errf(err, errlen, "--ratelimit \"%s\": must be 0-1000000 queries a second", optarg);
+			c->ratelimit = (unsigned)v;
+			break;
 		case 'v':
 			c->verbose = true;
 			break;
@@ -361,6 +428,8 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 			    config_mode_name(c->mode));
 	if (nfq_flag && c->mode != MODE_NFQUEUE)
 		return errf(err, errlen, "%s: only with --mode nfqueue", nfq_flag);
+	if (c->serve_stale_s && !c->cache_size)
+		return errf(err, errlen, "--serve-stale: needs the cache (--cache-size above 0)");
 	for (int i = 0; i < c->nlisten; i++)
 		if (sock_parse(listen_specs[i], '@', c->port, &c->listen[i]) < 0)
 			return errf(err, errlen, "--listen \"%s\": must be ADDR[@PORT]", listen_specs[i]);

@@ -16,7 +16,17 @@
 #define CFG_MAX_LISTEN		16
 #define CFG_PIN_LEN		32	/* RFC 7858 4.2: SHA-256 of the SubjectPublicKeyInfo */
 
+#define CFG_MAX_CONNS		16	/* connections per upstream */
+#define CFG_CACHE_BYTES		((size_t)32 << 20)	/* the cache's memory when counted in answers */
+
 enum cfg_mode { MODE_TPROXY, MODE_REDIRECT, MODE_NFQUEUE };
+
+/* Which upstream a query goes to. */
+enum cfg_policy {
+	POLICY_FASTEST,		/* lowest answer-time estimate, others probed now and then */
+	POLICY_ROUND_ROBIN,	/* each in turn */
+	POLICY_ORDERED,		/* the first usable one */
+};
 
 struct upstream_cfg {
 	union sockaddr_any addr;
@@ -41,6 +51,12 @@ struct config {
 	unsigned idle_timeout_ms;	/* idle upstream connections are closed after */
 	unsigned max_inflight;
 	unsigned max_tcp_clients;
+	enum cfg_policy policy;
+	unsigned max_conns;		/* connections per upstream, opened as load needs them */
+	unsigned cache_size;		/* answers cached; 0: no cache */
+	size_t cache_bytes;		/* memory the cache may take */
+	unsigned serve_stale_s;		/* RFC 8767: serve expired answers this long when upstreams fail */
+	unsigned ratelimit;		/* queries per second per client; 0: no limit */
 	uint16_t queue;			/* nfqueue mode: netfilter queue number */
 	unsigned queue_len;		/* ... packets the kernel holds for us before it drops */
 	bool fail_open;			/* ... the kernel accepts what overflows the queue */

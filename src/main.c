@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "config.h"
 #include "listen.h"
 #include "log.h"
@@ -22,6 +23,7 @@
 #include "metrics.h"
 #include "nfq.h"
 #include "query.h"
+#include "ratelimit.h"
 #include "upstream.h"
 #include "version.h"
 
@@ -30,6 +32,8 @@ struct worker {
 	struct loop *loop;
 	struct metrics m;
 	struct qtable qt;
+	struct cache *cache;
+	struct ratelimit *rl;
 	struct pool *pool;
 	struct udp_frontend *udp;
 	struct nfq_frontend *nfq;
@@ -103,6 +107,11 @@ int main(int argc, char **argv)
 		fatalx("%s", err);
 	if (qtable_init(&w.qt, cfg.max_inflight, cfg.timeout_ms, w.loop, w.pool, &w.m) < 0)
 		fatalx("out of memory for %u in-flight queries", cfg.max_inflight);
+	w.cache = cache_new(cfg.cache_size, cfg.cache_bytes, cfg.serve_stale_s);
+	w.rl = cfg.ratelimit ? ratelimit_new(cfg.ratelimit) : NULL;
+	if ((cfg.cache_size && !w.cache) || (cfg.ratelimit && !w.rl))
+		fatalx("out of memory for the cache or the rate limit");
+	qtable_options(&w.qt, w.cache, cfg.serve_stale_s, w.rl);
 	/* UDP from the netfilter queue or from sockets; TCP always from sockets */
 	if (cfg.mode == MODE_NFQUEUE) {
 		w.nfq = nfq_frontend_new(w.loop, &cfg, &w.qt, &w.m, err, sizeof(err));
@@ -149,6 +158,8 @@ int main(int argc, char **argv)
 	udp_frontend_free(w.loop, w.udp);
 	nfq_frontend_free(w.loop, w.nfq);
 	qtable_destroy(&w.qt);
+	cache_free(w.cache);
+	ratelimit_free(w.rl);
 	close(w.sigio.fd);
 	loop_free(w.loop);
 	return rc < 0 ? 1 : 0;

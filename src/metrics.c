@@ -101,6 +101,13 @@ void metrics_render(const struct metrics *m, struct strbuf *sb)
 	metrics_counter(sb, "dotproxy_upstream_queries_total", "Queries written to upstreams, retries included.", m->upstream_queries);
 	metrics_counter(sb, "dotproxy_upstream_bad_answers_total", "Upstream answers dropped: unknown ID or a different question.", m->upstream_bad_answers);
 	metrics_counter(sb, "dotproxy_timeouts_total", "Queries answered SERVFAIL at their deadline.", m->timeouts);
+	metrics_counter(sb, "dotproxy_hedged_total", "Queries re-sent elsewhere because their connection went silent.", m->hedged);
+	metrics_counter(sb, "dotproxy_cache_hits_total", "Queries answered from the cache.", m->cache_hits);
+	metrics_counter(sb, "dotproxy_cache_misses_total", "Cacheable queries not found in the cache.", m->cache_misses);
+	metrics_counter(sb, "dotproxy_stale_answers_total", "Expired answers served because no upstream answered (RFC 8767).", m->stale_answers);
+	metrics_counter(sb, "dotproxy_prefetches_total", "Popular cache entries refreshed before they expired.", m->prefetches);
+	metrics_counter(sb, "dotproxy_deduplicated_total", "Queries answered with the upstream answer of the same question already in flight.", m->deduplicated);
+	metrics_counter(sb, "dotproxy_ratelimited_total", "Queries refused by --ratelimit.", m->ratelimited);
 	strbuf_printf(sb, "# HELP dotproxy_refused_total Queries or clients refused at a cap.\n"
 			  "# TYPE dotproxy_refused_total counter\n"
 			  "dotproxy_refused_total{reason=\"inflight\"} %llu\n"

@@ -26,6 +26,13 @@ struct metrics {
 	uint64_t upstream_queries;	/* queries written to upstreams (retries included) */
 	uint64_t upstream_bad_answers;	/* answers dropped: unknown ID, wrong question */
 	uint64_t timeouts;		/* queries answered SERVFAIL at their deadline */
+	uint64_t hedged;		/* queries re-sent because their connection went silent */
+	uint64_t cache_hits;		/* queries answered from the cache */
+	uint64_t cache_misses;		/* ... not found there */
+	uint64_t stale_answers;		/* RFC 8767: expired answers served when no upstream answered */
+	uint64_t prefetches;		/* popular entries refreshed before they expire */
+	uint64_t deduplicated;		/* queries answered with their twin's upstream answer */
+	uint64_t ratelimited;		/* queries refused by --ratelimit */
 	uint64_t refused_inflight;	/* queries refused: --max-inflight reached */
 	uint64_t refused_tcp;		/* TCP clients refused: --max-tcp-clients reached */
 	uint64_t send_errors;		/* answers the kernel would not send */

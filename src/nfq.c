@@ -389,7 +389,7 @@ static void handle_packet(struct nfq_frontend *f, const struct nfq_packet *p)
 	ctx.ifindex = (int)p->indev;
 	ctx.scope = (int)(p->indev ? p->indev : p->outdev);
 	if (query_receive(f->qt, &f->fe, &ctx, sizeof(ctx), u.payload, u.len,
-			  answer_room(f, ctx.ifindex, u.src.sa.sa_family)) < 0)
+			  answer_room(f, ctx.ifindex, u.src.sa.sa_family), &ctx.client) < 0)
 		return;		/* not a query: dropped and counted there */
 	count_uid(f, p);
 	if (p->has_uid && log_debug_enabled())

@@ -1,15 +1,20 @@
 /*
- * query.c - the in-flight query table: checks client messages, owns each
- * query until it is answered, failed or timed out, and restores the client's
- * ID before the front-end replies. Never logs a query name above debug.
+ * query.c - the in-flight query table: checks client messages, answers what
+ * it can from the cache, joins a query to its twin already in flight, owns
+ * each query until it is answered, failed or timed out, and restores the
+ * client's ID before the front-end replies. Never logs a query name above
+ * debug.
  */
 #include "query.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "dns.h"
+#include "edns.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "upstream.h"
 
 void qlist_push(struct qlist *l, struct query *q)
@@ -42,19 +47,46 @@ static void on_deadline(struct loop *l, void *arg)
 {
 	struct query *q = arg;
 
-	(void)l;
+	if (!q->hedged) {
+		q->hedged = true;
+		if (loop_timer_set(l, &q->deadline, q->qt->timeout_ms - q->qt->timeout_ms / 2) == 0) {
+			pool_hedge(q);	/* may answer or fail q: its timer then goes with it */
+			return;
+		}
+	}
 	q->qt->m->timeouts++;
 	pool_deadline(q);
 	query_fail(q, DNS_RCODE_SERVFAIL);
 }
+
+static void internal_reply(struct frontend *fe, const void *ctx, const uint8_t *msg, size_t len)
+{
+	(void)fe;
+	(void)ctx;
+	(void)msg;
+	(void)len;	/* a prefetch: query_answer() has put the answer in the cache */
+}
+
+static const struct frontend_ops internal_ops = {
+	.name = "prefetch",
+	.transport = MT_UDP,
+	.reply = internal_reply,
+};
 
 int qtable_init(struct qtable *qt, unsigned nslots, unsigned timeout_ms, struct loop *l,
 		struct pool *pool, struct metrics *m)
 {
 	memset(qt, 0, sizeof(*qt));
 	qt->slots = calloc(nslots, sizeof(*qt->slots));
-	if (!qt->slots)
+	qt->twins = calloc(nslots, sizeof(*qt->twins));
+	qt->scratch = malloc(DNS_MAX_MSG);
+	if (!qt->slots || !qt->twins || !qt->scratch) {
+		free(qt->slots);
+		free(qt->twins);
+		free(qt->scratch);
 		return -1;
+	}
+	qt->internal.ops = &internal_ops;
 	qt->nslots = nslots;
 	while ((1u << qt->slot_bits) < nslots)
 		qt->slot_bits++;
@@ -82,7 +114,18 @@ void qtable_destroy(struct qtable *qt)
 		if (qt->slots[i].msg != qt->slots[i].inline_msg)
 			free(qt->slots[i].msg);
 	free(qt->slots);
+	free(qt->twins);
+	free(qt->scratch);
 	qt->slots = NULL;
+	qt->twins = NULL;
+	qt->scratch = NULL;
+}
+
+void qtable_options(struct qtable *qt, struct cache *cache, unsigned stale_s, struct ratelimit *rl)
+{
+	qt->cache = cache;
+	qt->stale_s = cache ? stale_s : 0;
+	qt->rl = rl;
 }
 
 struct query *qtable_lookup(struct qtable *qt, uint16_t id, const struct upconn *conn)
@@ -98,13 +141,6 @@ struct query *qtable_lookup(struct qtable *qt, uint16_t id, const struct upconn 
 	return q;
 }
 
-/* Send @msg, an answer to the client of @q, through its front-end, and count it. */
-static void reply(struct query *q, uint8_t *msg, size_t len)
-{
-	metrics_count_rcode(q->qt->m, dns_rcode(msg));
-	q->fe->ops->reply(q->fe, q->ctx, msg, len);
-}
-
 /* Answer the client of @msg (@ctx, via @fe) with @rcode, and count it. */
 static void reply_error(struct qtable *qt, struct frontend *fe, const void *ctx,
 			const uint8_t *msg, size_t len, int rcode)
@@ -112,15 +148,182 @@ static void reply_error(struct qtable *qt, struct frontend *fe, const void *ctx,
 	uint8_t out[DNS_HDR_LEN + DNS_MAX_NAME + 4];
 
 	len = dns_make_error(msg, len, rcode, out, sizeof(out));
-	metrics_count_rcode(qt->m, rcode);
+	if (fe != &qt->internal)
+		metrics_count_rcode(qt->m, rcode);
 	fe->ops->reply(fe, ctx, out, len);
 }
 
+/*
+ * Send answer @ans (mutable, ID already the client's) to a client that takes
+ * @max octets: truncated (TC) when larger, SERVFAIL when even that cannot be
+ * built. Counted unless it is a prefetch.
+ */
+static void deliver(struct qtable *qt, struct frontend *fe, const void *ctx, const uint8_t *query,
+		    size_t qlen, uint16_t max, uint8_t *ans, size_t len)
+{
+	uint8_t tc[DNS_UDP_MIN];	/* header + question + OPT always fit */
+
+	dns_copy_question_case(ans, len, query, qlen);
+	if (len > max) {
+		len = dns_truncate(ans, len, tc, sizeof(tc) < max ? sizeof(tc) : max);
+		if (len == 0) {
+			reply_error(qt, fe, ctx, query, qlen, DNS_RCODE_SERVFAIL);
+			return;
+		}
+		qt->m->truncated++;
+		ans = tc;
+	}
+	if (fe != &qt->internal)
+		metrics_count_rcode(qt->m, dns_rcode(ans));
+	fe->ops->reply(fe, ctx, ans, len);
+}
+
+/* ---- twins: one upstream query for the same question asked again while in flight ---- */
+
+static struct query **twin_bucket(struct qtable *qt, uint32_t hash)
+{
+	return &qt->twins[hash % qt->nslots];
+}
+
+/* The leader in flight with @k's question, or NULL. */
+static struct query *twin_find(struct qtable *qt, const struct cache_key *k)
+{
+	for (struct query *l = *twin_bucket(qt, k->hash); l; l = l->twin_next) {
+		struct cache_key lk;
+
+		if (l->key_hash == k->hash && cache_key_make(l->msg, l->len, &lk) == 0 && cache_key_equal(&lk, k))
+			return l;
+	}
+	return NULL;
+}
+
+static void twin_remove(struct query *q)
+{
+	struct query **pp = twin_bucket(q->qt, q->key_hash);
+
+	while (*pp && *pp != q)
+		pp = &(*pp)->twin_next;
+	if (*pp)
+		*pp = q->twin_next;
+	q->twin_next = NULL;
+	q->twin = false;
+}
+
+/* A stale answer for @q's client, if serve-stale allows one; true if it was sent. */
+static bool serve_stale(struct query *q)
+{
+	struct qtable *qt = q->qt;
+	struct cache_key k;
+	size_t n;
+
+	if (!qt->stale_s || q->fe == &qt->internal || cache_key_make(q->msg, q->len, &k) < 0 ||
+	    cache_get(qt->cache, &k, q->msg, q->len, loop_now(qt->loop), true, qt->scratch, DNS_MAX_MSG,
+		      &n, NULL) != CACHE_STALE)
+		return false;
+	dns_set_id(qt->scratch, q->client_id);
+	qt->m->stale_answers++;
+	deliver(qt, q->fe, q->ctx, q->msg, q->len, q->max_answer, qt->scratch, n);
+	return true;
+}
+
+/* Take a slot off the free list for @msg; NULL (and REFUSED or SERVFAIL sent) if none. */
+static struct query *slot_take(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
+			       const uint8_t *msg, size_t len)
+{
+	struct query *q = qt->free;
+
+	if (!q) {
+		qt->m->refused_inflight++;
+		reply_error(qt, fe, ctx, msg, len, DNS_RCODE_REFUSED);
+		return NULL;
+	}
+	if (len > QUERY_INLINE) {
+		uint8_t *big = malloc(len);
+
+		if (!big) {
+			reply_error(qt, fe, ctx, msg, len, DNS_RCODE_SERVFAIL);
+			return NULL;
+		}
+		q->msg = big;
+	}
+	qt->free = q->next;
+	q->next = NULL;
+	memcpy(q->msg, msg, len);
+	if (ctxlen)
+		memcpy(q->ctx, ctx, ctxlen);
+	q->len = (uint16_t)len;
+	q->client_id = dns_id(msg);
+	q->fe = fe;
+	q->tries = 0;
+	q->tried = 0;
+	q->hedged = false;
+	q->followers = q->leader = q->fnext = q->twin_next = NULL;
+	q->twin = false;
+	qt->m->inflight++;
+	return q;
+}
+
+/*
+ * Start @msg (checked, with its key @k) as a query: a follower of its twin in
+ * flight, or a leader sent upstream. Returns 0; a reply always comes.
+ */
+static int query_start(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
+		       const uint8_t *msg, size_t len, size_t max_answer, const struct dns_query_info *qi,
+		       const struct cache_key *k)
+{
+	struct query *leader = k ? twin_find(qt, k) : NULL;
+	struct query *q = slot_take(qt, fe, ctx, ctxlen, msg, len);
+
+	if (!q)
+		return 0;
+	if (fe->ops->transport == MT_UDP && qi->udp_size < max_answer)
+		max_answer = qi->udp_size;	/* RFC 6891 6.2.5: what the client takes */
+	q->max_answer = (uint16_t)(max_answer < DNS_MAX_MSG ? max_answer : DNS_MAX_MSG);
+	q->had_edns = qi->has_edns;
+	q->key_hash = k ? k->hash : 0;
+	if (loop_timer_set(qt->loop, &q->deadline, leader ? qt->timeout_ms : qt->timeout_ms / 2) < 0) {
+		query_fail(q, DNS_RCODE_SERVFAIL);
+		return 0;
+	}
+	if (leader) {
+		/* the same question is on its way: its answer serves this one too */
+		q->state = Q_FOLLOWER;
+		q->hedged = true;	/* a follower has no connection of its own */
+		q->leader = leader;
+		q->fnext = leader->followers;
+		leader->followers = q;
+		qt->m->deduplicated++;
+		return 0;
+	}
+	if (k) {
+		struct query **b = twin_bucket(qt, k->hash);
+
+		q->twin_next = *b;
+		*b = q;
+		q->twin = true;
+	}
+	if (log_debug_enabled())
+		log_debug("query id %u type %u via %s", q->client_id, qi->qtype, fe->ops->name);
+	pool_send(qt->pool, q);
+	return 0;
+}
+
+/* Refresh @msg's cache entry in the background: a query whose answer only goes to the cache. */
+static void prefetch(struct qtable *qt, const uint8_t *msg, size_t len, const struct dns_query_info *qi,
+		     const struct cache_key *k)
+{
+	if (!qt->free || twin_find(qt, k))
+		return;		/* no room, or already on its way */
+	qt->m->prefetches++;
+	query_start(qt, &qt->internal, NULL, 0, msg, len, DNS_MAX_MSG, qi, k);
+}
+
 int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
-		  const uint8_t *msg, size_t len, size_t max_answer)
+		  const uint8_t *msg, size_t len, size_t max_answer, const union sockaddr_any *client)
 {
 	struct dns_query_info qi;
-	struct query *q;
+	struct cache_key k;
+	bool cacheable;
 	int rc;
 
 	qt->m->queries[fe->ops->transport]++;
@@ -136,67 +339,76 @@ int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_
 		reply_error(qt, fe, ctx, msg, len, rc);
 		return 0;
 	}
-	q = qt->free;
-	if (!q) {
-		qt->m->refused_inflight++;
+	if (client && !ratelimit_allow(qt->rl, client, loop_now(qt->loop))) {
+		qt->m->ratelimited++;
 		reply_error(qt, fe, ctx, msg, len, DNS_RCODE_REFUSED);
 		return 0;
 	}
-	if (len > QUERY_INLINE) {
-		uint8_t *big = malloc(len);
+	cacheable = cache_key_make(msg, len, &k) == 0;
+	if (cacheable && qt->cache) {
+		bool refresh = false;
+		size_t n;
 
-		if (!big) {
-			reply_error(qt, fe, ctx, msg, len, DNS_RCODE_SERVFAIL);
+		if (fe->ops->transport == MT_UDP && qi.udp_size < max_answer)
+			max_answer = qi.udp_size;
+		if (cache_get(qt->cache, &k, msg, len, loop_now(qt->loop), false, qt->scratch, DNS_MAX_MSG,
+			      &n, &refresh) == CACHE_HIT) {
+			qt->m->cache_hits++;
+			deliver(qt, fe, ctx, msg, len, (uint16_t)(max_answer < DNS_MAX_MSG ? max_answer : DNS_MAX_MSG),
+				qt->scratch, n);
+			if (refresh)
+				prefetch(qt, msg, len, &qi, &k);
 			return 0;
 		}
-		q->msg = big;
+		qt->m->cache_misses++;
 	}
-	qt->free = q->next;
-	q->next = NULL;
-	memcpy(q->msg, msg, len);
-	memcpy(q->ctx, ctx, ctxlen);
-	q->len = (uint16_t)len;
-	q->client_id = dns_id(msg);
-	if (fe->ops->transport == MT_UDP && qi.udp_size < max_answer)
-		max_answer = qi.udp_size;	/* RFC 6891 6.2.5: what the client takes */
-	q->max_answer = (uint16_t)(max_answer < DNS_MAX_MSG ? max_answer : DNS_MAX_MSG);
-	q->fe = fe;
-	q->tries = 0;
-	q->tried = 0;
-	qt->m->inflight++;
-	if (loop_timer_set(qt->loop, &q->deadline, qt->timeout_ms) < 0) {
-		query_fail(q, DNS_RCODE_SERVFAIL);
-		return 0;
-	}
-	if (log_debug_enabled())
-		log_debug("query id %u type %u via %s", q->client_id, qi.qtype, fe->ops->name);
-	pool_send(qt->pool, q);
-	return 0;
+	return query_start(qt, fe, ctx, ctxlen, msg, len, max_answer, &qi, cacheable ? &k : NULL);
 }
 
 void query_answer(struct query *q, uint8_t *ans, size_t len)
 {
-	uint8_t tc[DNS_UDP_MIN];	/* header + question + OPT always fit */
+	struct qtable *qt = q->qt;
+	struct query *f;
+	size_t n;
 
-	dns_set_id(ans, q->client_id);
-	if (len > q->max_answer) {
-		size_t n = dns_truncate(ans, len, tc, sizeof(tc) < q->max_answer ? sizeof(tc) : q->max_answer);
+	/* what goes to clients and the cache: no padding, no keepalive, OPT only if asked */
+	n = edns_clean_answer(ans, len, !q->had_edns);
+	if (n)
+		len = n;
+	if (qt->cache) {
+		struct cache_key k;
 
-		if (n == 0) {
-			query_fail(q, DNS_RCODE_SERVFAIL);
-			return;
-		}
-		q->qt->m->truncated++;
-		reply(q, tc, n);
-	} else {
-		reply(q, ans, len);
+		if (cache_key_make(q->msg, q->len, &k) == 0)
+			cache_put(qt->cache, &k, ans, len, loop_now(qt->loop));
 	}
+	/* the twins first, each from a copy with its own ID: the leader's copy is changed last */
+	while ((f = q->followers)) {
+		q->followers = f->fnext;
+		f->leader = NULL;
+		memcpy(qt->scratch, ans, len);
+		dns_set_id(qt->scratch, f->client_id);
+		deliver(qt, f->fe, f->ctx, f->msg, f->len, f->max_answer, qt->scratch, len);
+		query_free(f);
+	}
+	dns_set_id(ans, q->client_id);
+	deliver(qt, q->fe, q->ctx, q->msg, q->len, q->max_answer, ans, len);
 	query_free(q);
 }
 
 void query_fail(struct query *q, int rcode)
 {
-	reply_error(q->qt, q->fe, q->ctx, q->msg, q->len, rcode);
+	struct query *f;
+
+	/* no upstream answered: an expired answer (RFC 8767) beats SERVFAIL */
+	while ((f = q->followers)) {
+		q->followers = f->fnext;
+		f->leader = NULL;
+		if (rcode != DNS_RCODE_SERVFAIL || !serve_stale(f))
+			reply_error(f->qt, f->fe, f->ctx, f->msg, f->len, rcode);
+		query_free(f);
+	}
+	if (rcode != DNS_RCODE_SERVFAIL || !serve_stale(q))
+		reply_error(q->qt, q->fe, q->ctx, q->msg, q->len, rcode);
 	query_free(q);
 }
 
@@ -205,7 +417,24 @@ void query_free(struct query *q)
 	struct qtable *qt = q->qt;
 	unsigned slot_mask = (1u << qt->slot_bits) - 1;
 
-	pool_unlink(q);
+	if (q->state == Q_FOLLOWER) {
+		/* off its leader's list (it timed out first) */
+		if (q->leader) {
+			struct query **pp = &q->leader->followers;
+
+			while (*pp && *pp != q)
+				pp = &(*pp)->fnext;
+			if (*pp)
+				*pp = q->fnext;
+		}
+		q->leader = q->fnext = NULL;
+	} else {
+		pool_unlink(q);
+		if (q->twin)
+			twin_remove(q);
+		while (q->followers)	/* not answered with it: they get what it would have */
+			query_fail(q->followers, DNS_RCODE_SERVFAIL);
+	}
 	loop_timer_cancel(qt->loop, &q->deadline);
 	if (q->msg != q->inline_msg) {
 		free(q->msg);
@@ -215,6 +444,7 @@ void query_free(struct query *q)
 	q->upstream_id = (uint16_t)(((q->upstream_id & ~slot_mask) + (slot_mask + 1)) | (q->upstream_id & slot_mask));
 	q->state = Q_FREE;
 	q->fe = NULL;
+	q->key_hash = 0;
 	q->next = qt->free;
 	qt->free = q;
 	qt->m->inflight--;

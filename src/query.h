@@ -14,6 +14,7 @@
 #include "frontend.h"
 #include "loop.h"
 #include "metrics.h"
+#include "sock.h"
 
 #define QUERY_INLINE	512	/* queries up to this size need no allocation */
 #define QUERY_MAX_LEN	4096	/* larger queries get FORMERR: bounds what a client can pin */
@@ -22,8 +23,11 @@
 
 struct upconn;
 struct pool;
+struct cache;
+struct ratelimit;
 
-enum query_state { Q_FREE, Q_WAITING, Q_SENT };
+/* Q_FOLLOWER: the same question as an earlier query in flight, answered with it. */
+enum query_state { Q_FREE, Q_WAITING, Q_SENT, Q_FOLLOWER };
 
 struct query {
 	enum query_state state;
@@ -32,7 +36,16 @@ struct query {
 	uint16_t len;			/* bytes in msg */
 	uint16_t max_answer;		/* largest answer the client takes (UDP size or 65535) */
 	uint8_t tries;			/* times sent upstream */
+	bool hedged;			/* its half-deadline check is done */
+	uint64_t sent_ms;		/* when it was last written upstream */
 	uint32_t tried;			/* bit per upstream index it failed on */
+	bool had_edns;			/* the client sent an OPT: its answer keeps one */
+	uint32_t key_hash;		/* cache key hash of its question, for finding twins */
+	bool twin;			/* a leader on the twins table */
+	struct query *twin_next;	/* leaders with the same hash bucket */
+	struct query *followers;	/* leader: queries waiting for the same answer */
+	struct query *leader;		/* follower: whose answer it waits for */
+	struct query *fnext;		/* on the leader's follower list */
 	struct frontend *fe;
 	struct upconn *conn;		/* connection it waits on, when not Q_FREE */
 	struct query *prev, *next;	/* on conn's send queue or sent list; free list */
@@ -61,22 +74,32 @@ struct qtable {
 	struct pool *pool;
 	struct metrics *m;
 	unsigned timeout_ms;
+	struct cache *cache;		/* NULL: no cache */
+	unsigned stale_s;		/* serve-stale window; 0: never */
+	struct ratelimit *rl;		/* NULL: no limit */
+	struct query **twins;		/* leaders in flight by key hash: nslots buckets */
+	struct frontend internal;	/* prefetches: answers go to the cache only */
+	uint8_t *scratch;		/* one answer, copied for each follower */
 };
 
 int qtable_init(struct qtable *qt, unsigned nslots, unsigned timeout_ms, struct loop *l,
 		struct pool *pool, struct metrics *m);
 void qtable_destroy(struct qtable *qt);
 
+/* Use @cache (serving stale answers for @stale_s seconds) and rate limit @rl; NULL: none. */
+void qtable_options(struct qtable *qt, struct cache *cache, unsigned stale_s, struct ratelimit *rl);
+
 /*
  * A front-end hands over one client message. @ctx (@ctxlen <= FRONTEND_CTX_SIZE)
  * is copied and given back to fe->ops->reply(). @max_answer is the largest
  * answer the transport takes; over UDP the query's EDNS size lowers it.
- * Malformed queries are answered or dropped here and counted.
+ * Malformed queries are answered or dropped here and counted. @client (the
+ * sender's address, for the rate limit; NULL: not limited).
  * Returns 0 if exactly one reply comes (it may already have come), -1 if none
  * will (the message was dropped).
  */
 int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
-		  const uint8_t *msg, size_t len, size_t max_answer);
+		  const uint8_t *msg, size_t len, size_t max_answer, const union sockaddr_any *client);
 
 /* The query waiting for upstream ID @id on @conn, or NULL. */
 struct query *qtable_lookup(struct qtable *qt, uint16_t id, const struct upconn *conn);

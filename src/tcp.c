@@ -29,6 +29,7 @@ struct tcp_client {
 	struct tcp_frontend *t;
 	uint32_t gen;			/* bumped when the slot is freed */
 	bool used;
+	union sockaddr_any peer;	/* the client, for the rate limit */
 	struct loop_io io;
 	struct loop_timer idle;
 	uint8_t *rbuf;
@@ -168,7 +169,8 @@ static void client_parse(struct tcp_client *c)
 			break;
 		}
 		c->pending++;		/* before: the reply may come at once */
-		if (query_receive(t->qt, &t->fe, &ctx, sizeof(ctx), c->rbuf + off + 2, mlen, DNS_MAX_MSG) < 0)
+		if (query_receive(t->qt, &t->fe, &ctx, sizeof(ctx), c->rbuf + off + 2, mlen, DNS_MAX_MSG,
+				  &c->peer) < 0)
 			c->pending--;	/* dropped: no reply will come */
 		if (!c->used || c->gen != ctx.gen)
 			return;		/* closed while answering (write error) */
@@ -261,7 +263,9 @@ static void tcp_accept(struct loop *l, int lfd, void *arg, uint32_t events)
 	(void)events;
 	for (int round = 0; round < 64; round++) {
 		struct tcp_client *c = NULL;
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		union sockaddr_any peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(lfd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0)
 			return;
@@ -277,6 +281,7 @@ static void tcp_accept(struct loop *l, int lfd, void *arg, uint32_t events)
 			continue;
 		}
 		c->rcap = TCP_RBUF_MIN;
+		c->peer = peer;
 		if (loop_io_add(l, &c->io, fd, EPOLLIN, client_io, c) < 0) {
 			free(c->rbuf);
 			c->rbuf = NULL;

@@ -218,7 +218,7 @@ static void udp_readable(struct loop *l, int fd, void *arg, uint32_t events)
 				continue;
 			}
 			query_receive(u->qt, &u->fe, &ctx, sizeof(ctx), u->bufs[i], u->msgs[i].msg_len,
-				      QUERY_UDP_MAX);
+				      QUERY_UDP_MAX, &ctx.peer);
 		}
 		if (n < UDP_BATCH)
 			return;

@@ -21,12 +21,25 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "edns.h"
 #include "log.h"
 #include "tls.h"
 
 #define UP_BUF		(2 + DNS_MAX_MSG)	/* RFC 7858 3.3: two-octet length + message */
 #define BACKOFF_MIN_MS	250
 #define BACKOFF_MAX_MS	5000	/* a restarted upstream is tried again within seconds */
+#define CONN_BUSY	64	/* queries on a connection before another one is opened */
+#define EXPLORE_EVERY	32	/* fastest: one choice in this many goes to another upstream */
+#define KEEPIDLE_S	15	/* TCP keepalive on idle upstream connections: probe after, */
+#define KEEPINTVL_S	5	/* ... every, */
+#define KEEPCNT		3	/* ... and give up after this many unanswered */
+#define PROBE_ID	0x5052	/* ID of the probe query; only ever on a probe connection */
+
+/* The probe: ". IN NS", RD set. Any answer to it shows the upstream is back. */
+static const uint8_t PROBE_QUERY[] = {
+	PROBE_ID >> 8, PROBE_ID & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+	0, 0, 2, 0, 1,
+};
 
 enum conn_state { C_CLOSED, C_CONNECTING, C_HANDSHAKE, C_READY };
 
@@ -47,7 +60,10 @@ struct upconn {
 	bool verified;			/* passed tls_check_peer: its sessions may be kept */
 	bool fatal;			/* a TLS or socket error: no close_notify */
 	unsigned answers;		/* answers accepted since it became ready */
+	bool probing;			/* a down upstream's probe: sends PROBE_QUERY, nothing else */
 	struct loop_timer timer;	/* connect+handshake deadline, or idle close */
+	unsigned idle_ms;		/* idle close after; the server's RFC 7828 keepalive may lower it */
+	uint64_t last_use;		/* when it last had a query to send or an answer */
 	uint64_t last_rx;		/* when answer bytes last arrived, or it was opened */
 	struct loop_defer kick;		/* open or flush after this loop iteration */
 };
@@ -58,9 +74,12 @@ struct upstream {
 	unsigned idx;
 	SSL_SESSION *session;		/* for resumption; only from a verified connection */
 	struct tls_spki_set session_spki; /* the chain that session was verified with */
-	struct upconn conn;
-	uint64_t retry_at;		/* in backoff until then (monotonic ms); 0: usable */
-	unsigned backoff_ms;
+	struct upconn conns[CFG_MAX_CONNS];
+	bool down;			/* failed: no queries until a background probe connects */
+	unsigned backoff_ms;		/* the probe comes after about this long */
+	struct loop_timer probe;
+	uint64_t srtt8;			/* EWMA of answer times in ms, times 8; 0: none yet */
+	unsigned idle_learned_ms;	/* the server closed idle connections after this long; 0: never */
 	uint64_t answers, failures;	/* for metrics */
 };
 
@@ -72,6 +91,10 @@ struct pool {
 	uint32_t mark;
 	unsigned idle_ms;
 	unsigned connect_ms;
+	enum cfg_policy policy;
+	unsigned max_conns;
+	unsigned rr;			/* round-robin position */
+	unsigned choices;		/* fastest: counts choices, for exploring */
 	unsigned n;
 	struct upstream ups[CFG_MAX_UPSTREAMS];
 };
@@ -108,26 +131,62 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 	return 1;
 }
 
-/* ---- choosing an upstream ---- */
+/* ---- choosing an upstream and a connection ---- */
 
 /*
- * Where @q goes: the first usable upstream it has not been sent to; else a
- * usable one it was sent to (its connection closed, the upstream did not
- * fail). Backed-off upstreams are not usable: while all are, nothing new is
- * started for it, NULL, and it gets SERVFAIL. (A connection being opened
- * belongs to a usable upstream: failing is what backs one off.)
+ * Where @q goes, among usable upstreams (not down) it has not been sent to;
+ * else among usable ones it was sent to (its connection closed, the upstream
+ * did not fail). NULL when every upstream is down: it gets SERVFAIL (or a
+ * stale answer) at once rather than waiting for one to come back.
  */
 static struct upstream *pick(struct pool *p, const struct query *q)
 {
-	uint64_t now = loop_now(p->loop);
+	unsigned cand[CFG_MAX_UPSTREAMS], n = 0, best;
 
-	for (unsigned i = 0; i < p->n; i++)
-		if (!(q->tried & (1u << i)) && p->ups[i].retry_at <= now)
-			return &p->ups[i];
-	for (unsigned i = 0; i < p->n; i++)
-		if (p->ups[i].retry_at <= now)
-			return &p->ups[i];
-	return NULL;
+	for (int pass = 0; pass < 2 && !n; pass++)
+		for (unsigned i = 0; i < p->n; i++)
+			if (!p->ups[i].down && (pass || !(q->tried & (1u << i))))
+				cand[n++] = i;
+	if (!n)
+		return NULL;
+	switch (p->policy) {
+	case POLICY_ORDERED:
+		return &p->ups[cand[0]];
+	case POLICY_ROUND_ROBIN:
+		return &p->ups[cand[p->rr++ % n]];
+	case POLICY_FASTEST:
+	default:
+		/* now and then another one, so every estimate stays fresh */
+		if (n > 1 && ++p->choices % EXPLORE_EVERY == 0)
+			return &p->ups[cand[(unsigned)random() % n]];
+		best = cand[0];
+		for (unsigned i = 1; i < n; i++)	/* unmeasured (0) first: that measures it */
+			if (p->ups[cand[i]].srtt8 < p->ups[best].srtt8)
+				best = cand[i];
+		return &p->ups[best];
+	}
+}
+
+static unsigned conn_load(const struct upconn *c) { return c->sent.n + c->sendq.n; }
+
+/* The least loaded open connection of @u, or a new one when all are busy (up to --max-conns). */
+static struct upconn *pick_conn(struct upstream *u)
+{
+	struct upconn *best = NULL, *closed = NULL;
+
+	for (unsigned i = 0; i < u->pool->max_conns; i++) {
+		struct upconn *c = &u->conns[i];
+
+		if (c->state == C_CLOSED && !conn_load(c)) {	/* (queued on: it is being opened) */
+			if (!closed)
+				closed = c;
+		} else if (!best || conn_load(c) < conn_load(best)) {
+			best = c;
+		}
+	}
+	if (best && (conn_load(best) < CONN_BUSY || !closed))
+		return best;
+	return closed;
 }
 
 void pool_send(struct pool *p, struct query *q)
@@ -139,11 +198,12 @@ void pool_send(struct pool *p, struct query *q)
 		query_fail(q, DNS_RCODE_SERVFAIL);
 		return;
 	}
-	c = &u->conn;
+	c = pick_conn(u);
 	q->tries++;
 	q->conn = c;
 	q->state = Q_WAITING;
 	qlist_push(&c->sendq, q);
+	c->last_use = loop_now(p->loop);
 	if (c->state == C_READY)
 		loop_timer_cancel(p->loop, &c->timer);	/* not idle any more */
 	loop_defer(p->loop, &c->kick);
@@ -162,7 +222,7 @@ void pool_unlink(struct query *q)
 	q->conn = NULL;
 	q->state = Q_FREE;
 	if (c->state == C_READY && !c->sent.n && !c->sendq.n)
-		loop_timer_set(c->up->pool->loop, &c->timer, c->up->pool->idle_ms);
+		loop_timer_set(c->up->pool->loop, &c->timer, c->idle_ms);
 }
 
 void pool_deadline(struct query *q)
@@ -178,6 +238,44 @@ void pool_deadline(struct query *q)
 		conn_fail(c, "no answer on a new connection for a whole query deadline");
 	else if (silent)	/* it worked before: lost on the way (NAT, firewall), reconnect */
 		conn_close(c, false, NULL);
+}
+
+/* @u kept a query waiting half its deadline: "fastest" should not pick it first for now. */
+static void upstream_slow(struct upstream *u)
+{
+	uint64_t half8 = (uint64_t)u->pool->qt->timeout_ms / 2 * 8;
+
+	if (u->srtt8 < half8)
+		u->srtt8 = half8;	/* answers (and exploring) bring it down again */
+}
+
+void pool_hedge(struct query *q)
+{
+	struct upconn *c = q->conn;
+	struct pool *p;
+
+	if (!c)
+		return;
+	p = c->up->pool;
+	if (c->state != C_READY) {
+		/* its connection is still not up half-way through: send it elsewhere meanwhile */
+		if (q->state != Q_WAITING)
+			return;
+		upstream_slow(c->up);
+		qlist_remove(&c->sendq, q);
+		q->conn = NULL;
+		q->state = Q_FREE;
+		q->tried |= 1u << c->up->idx;
+		p->m->hedged++;
+		pool_send(p, q);
+		return;
+	}
+	/* nothing at all came back on its connection since it went out: half-open or stuck */
+	if (q->state != Q_SENT || c->last_rx > q->sent_ms)
+		return;
+	upstream_slow(c->up);
+	p->m->hedged += c->sent.n;
+	conn_close(c, false, NULL);	/* its queries go to another connection or upstream */
 }
 
 /* ---- connection ---- */
@@ -233,20 +331,39 @@ static void conn_ready(struct upconn *c)
 		else if (s)
 			SSL_SESSION_free(s);
 	}
-	if (u->backoff_ms)
-		log_info("upstream %s: usable again", u->cfg->label);
 	p->m->handshakes++;
 	if (SSL_session_reused(c->ssl))
 		p->m->resumed++;
 	log_debug("upstream %s: TLS ready (%s%s)", u->cfg->label, SSL_get_version(c->ssl),
 		  SSL_session_reused(c->ssl) ? ", resumed" : "");
 	c->state = C_READY;
-	u->retry_at = 0;
-	u->backoff_ms = 0;
 	loop_timer_cancel(p->loop, &c->timer);
 	conn_want(c, EPOLLIN);
-	if (c->state == C_READY)
-		conn_flush(c);
+	if (c->state != C_READY)
+		return;
+	if (c->probing) {
+		/* only an answer shows the upstream is back; the probe must come within the deadline */
+		uint8_t frame[2 + sizeof(PROBE_QUERY)];
+
+		wire_put_u16(frame, sizeof(PROBE_QUERY));
+		memcpy(frame + 2, PROBE_QUERY, sizeof(PROBE_QUERY));
+		memcpy(c->wbuf, frame, sizeof(frame));
+		c->wlen = sizeof(frame);
+		c->woff = 0;
+		loop_timer_set(p->loop, &c->timer, p->connect_ms);
+	}
+	conn_flush(c);
+}
+
+/* An answer came from @u: if it was down, it is usable again. */
+static void upstream_alive(struct upstream *u)
+{
+	if (!u->down)
+		return;
+	log_info("upstream %s: usable again", u->cfg->label);
+	u->down = false;
+	u->backoff_ms = 0;
+	loop_timer_cancel(u->pool->loop, &u->probe);
 }
 
 static void conn_handshake(struct upconn *c)
@@ -280,16 +397,23 @@ static void conn_fill(struct upconn *c)
 {
 	struct metrics *m = c->up->pool->m;
 
-	while (c->sendq.head && c->wlen + 2 + c->sendq.head->len <= UP_BUF) {
+	/* room for the query padded to its next block */
+	while (c->sendq.head && c->wlen + 2 + c->sendq.head->len + EDNS_PAD_BLOCK + 16 <= UP_BUF) {
 		struct query *q = c->sendq.head;
 		uint8_t *p = c->wbuf + c->wlen;
+		size_t n;
 
 		qlist_remove(&c->sendq, q);
-		wire_put_u16(p, q->len);
 		memcpy(p + 2, q->msg, q->len);
 		dns_set_id(p + 2, q->upstream_id);
-		c->wlen += 2 + (size_t)q->len;
+		/* RFC 8467 4.1: padded to 128-octet blocks; RFC 7828: ask for the server's idle timeout */
+		n = edns_prepare_query(p + 2, q->len, UP_BUF - c->wlen - 2);
+		if (!n)
+			n = q->len;	/* signed (TSIG) or unparseable: as the client sent it */
+		wire_put_u16(p, (uint16_t)n);
+		c->wlen += 2 + n;
 		q->state = Q_SENT;
+		q->sent_ms = loop_now(c->up->pool->loop);
 		qlist_push(&c->sent, q);
 		m->upstream_queries++;
 	}
@@ -329,8 +453,8 @@ static void conn_flush(struct upconn *c)
 	}
 	conn_want(c, c->read_wants_write ? EPOLLIN | EPOLLOUT : EPOLLIN);
 	/* ready with nothing to do (its queries timed out during the handshake): idle from now */
-	if (c->state == C_READY && !c->sent.n && !loop_timer_armed(&c->timer))
-		loop_timer_set(c->up->pool->loop, &c->timer, c->up->pool->idle_ms);
+	if (c->state == C_READY && !c->sent.n && !c->probing && !loop_timer_armed(&c->timer))
+		loop_timer_set(c->up->pool->loop, &c->timer, c->idle_ms);
 }
 
 /* Handle one answer frame. Returns 0, or -1 if the connection must go. */
@@ -341,13 +465,39 @@ static int conn_answer(struct upconn *c, uint8_t *msg, size_t len)
 
 	if (len < DNS_HDR_LEN)
 		return -1;
+	if (c->probing) {
+		if (dns_id(msg) != PROBE_ID || !dns_answer_matches(msg, len, PROBE_QUERY, sizeof(PROBE_QUERY))) {
+			u->pool->m->upstream_bad_answers++;
+			return 0;
+		}
+		c->probing = false;
+		c->answers++;
+		upstream_alive(u);
+		loop_timer_set(u->pool->loop, &c->timer, c->idle_ms);	/* an idle connection now */
+		return 0;
+	}
 	q = qtable_lookup(u->pool->qt, dns_id(msg), c);
 	if (!q || !dns_answer_matches(msg, len, q->msg, q->len)) {
 		u->pool->m->upstream_bad_answers++;
 		return 0;
 	}
+	{
+		/* RFC 7828 3.3.2: the server says how long it keeps an idle connection */
+		int ka = edns_keepalive(msg, len);
+
+		if (ka >= 0 && (unsigned)ka * 100 < c->idle_ms)
+			c->idle_ms = (unsigned)ka * 100;
+	}
 	u->answers++;
 	c->answers++;
+	upstream_alive(u);
+	{
+		/* RFC 6298-style smoothing, gain 1/8 */
+		uint64_t now = loop_now(u->pool->loop), rtt = now - q->sent_ms;
+
+		u->srtt8 = u->srtt8 ? u->srtt8 - (u->srtt8 >> 3) + rtt : (rtt << 3) + 1;
+		c->last_use = now;
+	}
 	query_answer(q, msg, len);
 	return 0;
 }
@@ -372,6 +522,13 @@ static void conn_read(struct upconn *c)
 			}
 			/* the server closed (idle timeout, restart) or the connection broke */
 			c->fatal = e != SSL_ERROR_ZERO_RETURN;
+			if (!c->sent.n && !c->sendq.n) {
+				/* closed while idle: next time close first, before it does */
+				uint64_t idle = loop_now(c->up->pool->loop) - c->last_use;
+
+				if (idle < c->up->pool->idle_ms && idle > 0)
+					c->up->idle_learned_ms = (unsigned)(idle - idle / 5);
+			}
 			conn_close(c, false, c->fatal ? "read failed" : NULL);
 			return;
 		}
@@ -446,6 +603,10 @@ static void conn_timer(struct loop *l, void *arg)
 	struct upconn *c = arg;
 
 	(void)l;
+	if (c->state == C_READY && c->probing) {
+		conn_fail(c, "no answer to a probe query within %u ms", c->up->pool->connect_ms);
+		return;
+	}
 	if (c->state == C_READY) {
 		if (!c->sent.n && !c->sendq.n)
 			conn_close(c, false, NULL);	/* idle */
@@ -478,6 +639,20 @@ static void conn_open(struct upconn *c)
 		log_debug("upstream %s: SO_MARK: %s", u->cfg->label, strerror(errno));
 	/* queries are written in batches already: don't let Nagle hold them */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	{
+		/* a half-open connection is found by the kernel too: written data unacknowledged
+		 * for a query deadline, or an idle one whose keepalive probes go unanswered */
+		unsigned uto = p->connect_ms;
+		int idle = KEEPIDLE_S, intvl = KEEPINTVL_S, cnt = KEEPCNT;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto, sizeof(uto));
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	}
+	c->idle_ms = u->idle_learned_ms && u->idle_learned_ms < p->idle_ms ? u->idle_learned_ms : p->idle_ms;
+	c->last_use = loop_now(p->loop);
 	c->state = C_CONNECTING;
 	c->last_rx = loop_now(p->loop);	/* a handshake is no answer: silence counts from here */
 	c->rlen = c->wlen = c->woff = 0;
@@ -493,6 +668,23 @@ static void conn_open(struct upconn *c)
 		return;
 	}
 	loop_timer_set(p->loop, &c->timer, p->connect_ms);
+}
+
+/* A down upstream's background probe: a connection with no query on it. */
+static void upstream_probe(struct loop *l, void *arg)
+{
+	struct upstream *u = arg;
+
+	(void)l;
+	for (unsigned i = 0; i < u->pool->max_conns; i++) {
+		if (u->conns[i].state == C_CLOSED) {
+			/* an answer to its query makes the upstream usable, a failure backs it off again */
+			u->conns[i].probing = true;
+			conn_open(&u->conns[i]);
+			return;
+		}
+	}
+	loop_timer_set(u->pool->loop, &u->probe, u->backoff_ms);	/* all busy opening */
 }
 
 static void conn_kick(struct loop *l, void *arg)
@@ -518,6 +710,11 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 	struct qlist moved = { 0 };
 	struct query *q;
 
+	/* a probe that did not get its answer: still down, probed again later */
+	if (!mark_down && c->probing) {
+		conn_fail(c, "%s before the probe was answered", why ? why : "connection closed");
+		return;
+	}
 	/* written queries and not one answer: the upstream is broken, not just closing */
 	if (!mark_down && was_ready && c->sent.n && !c->answers) {
 		conn_fail(c, "%s with %u queries written and none answered",
@@ -542,18 +739,21 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 		close(fd);
 	}
 	c->state = C_CLOSED;
+	c->probing = false;
 	c->wlen = c->woff = c->rlen = 0;
 	free(c->wbuf);
 	free(c->rbuf);
 	c->wbuf = c->rbuf = NULL;
 	if (mark_down) {
 		u->failures++;
+		u->down = true;
 		u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : BACKOFF_MIN_MS;
 		if (u->backoff_ms > BACKOFF_MAX_MS)
 			u->backoff_ms = BACKOFF_MAX_MS;
-		/* +-25% jitter: upstreams that failed together are not retried in step */
-		u->retry_at = loop_now(p->loop) + u->backoff_ms - u->backoff_ms / 4 +
-			      (uint64_t)random() % (u->backoff_ms / 2 + 1);
+		/* tried again in the background, with +-25% jitter so upstreams that failed
+		 * together are not retried in step; no client query waits on that */
+		loop_timer_set(p->loop, &u->probe, u->backoff_ms - u->backoff_ms / 4 +
+			       (uint64_t)random() % (u->backoff_ms / 2 + 1));
 	}
 	/* take every query off this connection before sending any again */
 	while ((q = c->sent.head) || (q = c->sendq.head)) {
@@ -592,6 +792,8 @@ struct pool *pool_new(struct loop *l, const struct config *cfg, struct qtable *q
 	p->mark = cfg->mark;
 	p->idle_ms = cfg->idle_timeout_ms;
 	p->connect_ms = cfg->timeout_ms;
+	p->policy = cfg->policy;
+	p->max_conns = cfg->max_conns ? cfg->max_conns : 1;
 	p->n = (unsigned)cfg->nupstreams;
 	for (unsigned i = 0; i < p->n; i++) {
 		struct upstream *u = &p->ups[i];
@@ -599,10 +801,15 @@ struct pool *pool_new(struct loop *l, const struct config *cfg, struct qtable *q
 		u->cfg = &cfg->upstreams[i];
 		u->pool = p;
 		u->idx = i;
-		u->conn.up = u;
-		u->conn.io.fd = -1;
-		loop_timer_init(&u->conn.timer, conn_timer, &u->conn);
-		loop_defer_init(&u->conn.kick, conn_kick, &u->conn);
+		loop_timer_init(&u->probe, upstream_probe, u);
+		for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
+			struct upconn *c = &u->conns[j];
+
+			c->up = u;
+			c->io.fd = -1;
+			loop_timer_init(&c->timer, conn_timer, c);
+			loop_defer_init(&c->kick, conn_kick, c);
+		}
 	}
 	return p;
 }
@@ -614,12 +821,17 @@ void pool_free(struct pool *p)
 	for (unsigned i = 0; i < p->n; i++) {
 		struct upstream *u = &p->ups[i];
 
-		/* no query may be moved any more: fail them where they are */
-		while (u->conn.sent.head)
-			query_fail(u->conn.sent.head, DNS_RCODE_SERVFAIL);
-		while (u->conn.sendq.head)
-			query_fail(u->conn.sendq.head, DNS_RCODE_SERVFAIL);
-		conn_close(&u->conn, false, NULL);
+		loop_timer_cancel(p->loop, &u->probe);
+		for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
+			struct upconn *c = &u->conns[j];
+
+			/* no query may be moved any more: fail them where they are */
+			while (c->sent.head)
+				query_fail(c->sent.head, DNS_RCODE_SERVFAIL);
+			while (c->sendq.head)
+				query_fail(c->sendq.head, DNS_RCODE_SERVFAIL);
+			conn_close(c, false, NULL);
+		}
 		if (u->session)
 			SSL_SESSION_free(u->session);
 	}
@@ -634,8 +846,8 @@ int pool_render(const struct pool *p, struct strbuf *sb)
 	strbuf_printf(sb, "# HELP dotproxy_upstream_up 1 unless the upstream failed and has not worked since.\n"
 			  "# TYPE dotproxy_upstream_up gauge\n");
 	for (unsigned i = 0; i < p->n; i++) {
-		/* down from a failure until a connection to it works again, whatever the backoff */
-		int up = p->ups[i].backoff_ms == 0;
+		/* down from a failure until a connection to it works again */
+		int up = !p->ups[i].down;
 
 		healthy |= up;
 		strbuf_printf(sb, "dotproxy_upstream_up{upstream=\"%s\"} %d\n", p->ups[i].cfg->label, up);
@@ -650,5 +862,19 @@ int pool_render(const struct pool *p, struct strbuf *sb)
 	for (unsigned i = 0; i < p->n; i++)
 		strbuf_printf(sb, "dotproxy_upstream_failures_total{upstream=\"%s\"} %llu\n",
 			      p->ups[i].cfg->label, (unsigned long long)p->ups[i].failures);
+	strbuf_printf(sb, "# HELP dotproxy_upstream_rtt_ms Smoothed answer time of each upstream (0: not measured yet).\n"
+			  "# TYPE dotproxy_upstream_rtt_ms gauge\n");
+	for (unsigned i = 0; i < p->n; i++)
+		strbuf_printf(sb, "dotproxy_upstream_rtt_ms{upstream=\"%s\"} %.1f\n", p->ups[i].cfg->label,
+			      (double)p->ups[i].srtt8 / 8);
+	strbuf_printf(sb, "# HELP dotproxy_upstream_connections Open TLS connections to each upstream.\n"
+			  "# TYPE dotproxy_upstream_connections gauge\n");
+	for (unsigned i = 0; i < p->n; i++) {
+		unsigned open = 0;
+
+		for (unsigned j = 0; j < p->max_conns; j++)
+			open += p->ups[i].conns[j].state == C_READY;
+		strbuf_printf(sb, "dotproxy_upstream_connections{upstream=\"%s\"} %u\n", p->ups[i].cfg->label, open);
+	}
 	return healthy;
 }

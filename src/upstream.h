@@ -40,6 +40,16 @@ void pool_unlink(struct query *q);
  */
 void pool_deadline(struct query *q);
 
+/*
+ * Half of @q's deadline has passed. If its connection is still not up, @q is
+ * sent elsewhere meanwhile; if nothing at all came back on its connection
+ * since @q was written, that connection is closed and its queries re-sent on
+ * another connection or upstream. Either way the upstream counts as slow for
+ * the fastest policy. Asked once per query; @q may be answered or failed (and
+ * freed) before this returns.
+ */
+void pool_hedge(struct query *q);
+
 /* Append per-upstream metrics; returns 1 if some upstream is usable. */
 int pool_render(const struct pool *p, struct strbuf *sb);
 

@@ -678,6 +678,42 @@ START_TEST(args_bad_queue_numbers_fail)
 }
 END_TEST
 
+START_TEST(args_upstream_pool_and_cache_flags)
+{
+	struct config c;
+	struct args a;
+
+	ck_assert_int_eq(parse(&c, &a, (char *)NULL), 0);
+	ck_assert_int_eq(c.policy, POLICY_FASTEST);
+	ck_assert_uint_eq(c.max_conns, 4);
+	ck_assert_uint_eq(c.cache_size, 10000);
+	ck_assert_uint_eq(c.serve_stale_s, 0);
+	ck_assert_uint_eq(c.ratelimit, 0);
+	ck_assert_int_eq(parse(&c, &a, "--policy", "round-robin", "--max-conns", "16", "--cache-size", "0",
+			       "--ratelimit", "50", (char *)NULL), 0);
+	ck_assert_int_eq(c.policy, POLICY_ROUND_ROBIN);
+	ck_assert_uint_eq(c.max_conns, 16);
+	ck_assert_uint_eq(c.cache_size, 0);
+	ck_assert_uint_eq(c.ratelimit, 50);
+	ck_assert_int_eq(parse(&c, &a, "--policy", "ordered", "--serve-stale", "86400", (char *)NULL), 0);
+	ck_assert_int_eq(c.policy, POLICY_ORDERED);
+	ck_assert_uint_eq(c.serve_stale_s, 86400);
+}
+END_TEST
+
+START_TEST(args_bad_pool_and_cache_flags_fail)
+{
+	PARSE_FAILS("--policy", "--policy", "random");
+	PARSE_FAILS("--max-conns", "--max-conns", "0");
+	PARSE_FAILS("--max-conns", "--max-conns", "17");
+	PARSE_FAILS("--cache-size", "--cache-size", "-1");
+	PARSE_FAILS("--serve-stale", "--serve-stale", "604801");
+	PARSE_FAILS("--ratelimit", "--ratelimit", "fast");
+	/* stale answers come from the cache */
+	PARSE_FAILS("--serve-stale", "--cache-size", "0", "--serve-stale", "60");
+}
+END_TEST
+
 START_TEST(args_bad_mode_fails)
 {
 	PARSE_FAILS("--mode", "--mode", "nat");
@@ -999,6 +1035,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, args_metrics);
 	tcase_add_test(tc, args_bad_metrics_fails);
 	tcase_add_test(tc, args_bad_mode_fails);
+	tcase_add_test(tc, args_upstream_pool_and_cache_flags);
+	tcase_add_test(tc, args_bad_pool_and_cache_flags_fail);
 	tcase_add_test(tc, args_nfqueue_mode_and_its_flags);
 	tcase_add_test(tc, args_nfqueue_flags_need_nfqueue_mode);
 	tcase_add_test(tc, args_bad_queue_numbers_fail);

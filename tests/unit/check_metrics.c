@@ -172,6 +172,13 @@ static void distinct(struct metrics *m)
 	m->refused_tcp = 310;
 	m->send_errors = 18446744073709551615ULL;
 	m->inflight = 312;
+	m->hedged = 313;
+	m->cache_hits = 314;
+	m->cache_misses = 315;
+	m->stale_answers = 316;
+	m->prefetches = 317;
+	m->deduplicated = 318;
+	m->ratelimited = 319;
 }
 
 START_TEST(render_has_every_metric_with_its_value)
@@ -204,6 +211,13 @@ START_TEST(render_has_every_metric_with_its_value)
 	expect(p, "dotproxy_timeouts_total", "counter", 308);
 	expect(p, "dotproxy_send_errors_total", "counter", 18446744073709551615ULL);
 	expect(p, "dotproxy_inflight", "gauge", 312);
+	expect(p, "dotproxy_hedged_total", "counter", 313);
+	expect(p, "dotproxy_cache_hits_total", "counter", 314);
+	expect(p, "dotproxy_cache_misses_total", "counter", 315);
+	expect(p, "dotproxy_stale_answers_total", "counter", 316);
+	expect(p, "dotproxy_prefetches_total", "counter", 317);
+	expect(p, "dotproxy_deduplicated_total", "counter", 318);
+	expect(p, "dotproxy_ratelimited_total", "counter", 319);
 	/* refused{reason}: one series per cap, whatever the label spells */
 	for (int i = 0; i < p->nser; i++) {
 		const char *k = p->ser[i].key;
@@ -220,8 +234,8 @@ START_TEST(render_has_every_metric_with_its_value)
 	}
 	ck_assert_int_eq(refused, 2);
 	ck_assert_str_eq(family_of(p, "dotproxy_refused_total", 22)->type, "counter");
-	/* nothing else but the build info: 18 series above, 2 refused, 1 build_info */
-	ck_assert_int_eq(p->nser, 18 + 2 + 1);
+	/* nothing else but the build info: 25 series above, 2 refused, 1 build_info */
+	ck_assert_int_eq(p->nser, 25 + 2 + 1);
 	ck_assert_ptr_nonnull(family_of(p, "dotproxy_build_info", 19));
 	free(text);
 	free(p);

@@ -5,12 +5,16 @@
  * replaced by a stand-in that records what would be sent.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
+#include "cache.h"
 #include "dns.h"
 #include "loop.h"
 #include "query.h"
+#include "ratelimit.h"
 #include "upstream.h"
 #include "unit.h"
 
@@ -20,9 +24,15 @@ static struct upconn *const FAKE_CONN = (struct upconn *)0x1000;
 static struct upconn *const OTHER_CONN = (struct upconn *)0x2000;
 static struct qlist sent;
 
+static bool all_down;	/* the stand-in pool has no usable upstream */
+
 void pool_send(struct pool *p, struct query *q)
 {
 	(void)p;
+	if (all_down) {
+		query_fail(q, DNS_RCODE_SERVFAIL);
+		return;
+	}
 	q->tries++;
 	q->conn = FAKE_CONN;
 	q->state = Q_SENT;
@@ -39,6 +49,14 @@ void pool_unlink(struct query *q)
 void pool_deadline(struct query *q)
 {
 	pool_unlink(q);
+}
+
+static int hedges;
+
+void pool_hedge(struct query *q)
+{
+	(void)q;
+	hedges++;
 }
 
 /* ---- a front-end that records replies ---- */
@@ -72,6 +90,7 @@ static struct qtable qt;
 
 static void setup_n(unsigned slots, unsigned timeout)
 {
+	all_down = false;
 	memset(&sent, 0, sizeof(sent));
 	memset(&m, 0, sizeof(m));
 	nreplies = 0;
@@ -155,16 +174,17 @@ static size_t wire_of(const struct query *q, uint8_t *buf)
 
 static void receive(int client, const uint8_t *msg, size_t len)
 {
-	query_receive(&qt, &rec_fe, &client, sizeof(client), msg, len, QUERY_UDP_MAX);
+	query_receive(&qt, &rec_fe, &client, sizeof(client), msg, len, QUERY_UDP_MAX, NULL);
 }
 
 START_TEST(colliding_client_ids_get_distinct_upstream_ids)
 {
-	uint8_t q[512];
+	uint8_t q[512], q2[512];
 	size_t n = make_query(q, 0x1234, "www.dotproxy.test", 0, 0);
+	size_t n2 = make_query(q2, 0x1234, "mail.dotproxy.test", 0, 0);
 
 	receive(1, q, n);
-	receive(2, q, n);
+	receive(2, q2, n2);
 	ck_assert_uint_eq(sent.n, 2);
 	ck_assert_uint_ne(sent.head->upstream_id, sent.tail->upstream_id);
 	ck_assert_uint_eq(m.inflight, 2);
@@ -278,7 +298,7 @@ START_TEST(transport_limit_below_the_edns_size_truncates)
 	size_t wl, al;
 
 	/* e.g. an answer packet that must fit the interface MTU */
-	query_receive(&qt, &rec_fe, &client, sizeof(client), q, n, 600);
+	query_receive(&qt, &rec_fe, &client, sizeof(client), q, n, 600, NULL);
 	wl = wire_of(sent.head, w);
 	al = make_answer(a, w, wl, 40);
 	ck_assert_uint_gt(al, 600);
@@ -323,10 +343,15 @@ END_TEST
 START_TEST(past_the_inflight_cap_queries_are_refused)
 {
 	uint8_t q[512];
-	size_t n = make_query(q, 9, "www.dotproxy.test", 0, 0);
+	size_t n = 0;
 
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 8; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "q%d.dotproxy.test", i);	/* distinct: no twins */
+		n = make_query(q, 9, name, 0, 0);
 		receive(i, q, n);
+	}
 	ck_assert_uint_eq(sent.n, 8);
 	receive(99, q, n);
 	ck_assert_uint_eq(sent.n, 8);
@@ -336,6 +361,7 @@ START_TEST(past_the_inflight_cap_queries_are_refused)
 	ck_assert_uint_eq(m.refused_inflight, 1);
 	/* a freed slot is usable again */
 	query_fail(sent.head, DNS_RCODE_SERVFAIL);
+	n = make_query(q, 9, "q100.dotproxy.test", 0, 0);
 	receive(100, q, n);
 	ck_assert_uint_eq(sent.n, 8);
 }
@@ -355,6 +381,7 @@ START_TEST(deadline_answers_servfail)
 
 	teardown();
 	setup_n(8, 100);
+	hedges = 0;
 	receive(3, q, n);
 	loop_timer_init(&stop, stop_loop, NULL);
 	loop_timer_set(lp, &stop, 300);
@@ -365,6 +392,161 @@ START_TEST(deadline_answers_servfail)
 	ck_assert_uint_eq(dns_id(replies[0].msg), 0x5151);
 	ck_assert_uint_eq(m.timeouts, 1);
 	ck_assert_uint_eq(sent.n, 0);
+	ck_assert_int_eq(hedges, 1);	/* asked once, half-way */
+}
+END_TEST
+
+START_TEST(twins_in_flight_go_upstream_once)
+{
+	uint8_t q1[512], q2[512], q3[512], w[512], a[1024];
+	size_t n1 = make_query(q1, 0x0101, "www.dotproxy.test", 0, 0);
+	size_t n2 = make_query(q2, 0x0202, "WWW.DotProxy.test", 0, 0);	/* the same question */
+	size_t n3 = make_query(q3, 0x0303, "www.dotproxy.test", 1, 1232);	/* EDNS: not the same */
+	size_t wl, al;
+
+	receive(1, q1, n1);
+	receive(2, q2, n2);
+	receive(3, q3, n3);
+	ck_assert_uint_eq(sent.n, 2);		/* q2 waits for q1's answer */
+	ck_assert_uint_eq(m.deduplicated, 1);
+	ck_assert_uint_eq(m.inflight, 3);
+	wl = wire_of(sent.head, w);
+	al = make_answer(a, w, wl, 1);
+	query_answer(sent.head, a, al);
+	ck_assert_int_eq(nreplies, 2);
+	/* each with its own ID and its own letter case in the question */
+	for (int i = 0; i < 2; i++) {
+		const struct reply *r = &replies[i];
+		const uint8_t *own = r->client == 1 ? q1 : q2;
+
+		ck_assert_uint_eq(dns_id(r->msg), r->client == 1 ? 0x0101 : 0x0202);
+		ck_assert_mem_eq(r->msg + DNS_HDR_LEN, own + DNS_HDR_LEN, n1 - DNS_HDR_LEN);
+		ck_assert_int_eq(dns_rcode(r->msg), DNS_RCODE_NOERROR);
+		ck_assert_uint_eq(wire_get_u16(r->msg + 6), 1);
+	}
+	ck_assert_uint_eq(m.inflight, 1);	/* q3 still waits */
+}
+END_TEST
+
+START_TEST(twin_gets_servfail_with_its_leader)
+{
+	uint8_t q[512];
+	size_t n = make_query(q, 0x0404, "www.dotproxy.test", 0, 0);
+
+	receive(1, q, n);
+	receive(2, q, n);
+	ck_assert_uint_eq(sent.n, 1);
+	query_fail(sent.head, DNS_RCODE_SERVFAIL);
+	ck_assert_int_eq(nreplies, 2);
+	ck_assert_int_eq(dns_rcode(replies[0].msg), DNS_RCODE_SERVFAIL);
+	ck_assert_int_eq(dns_rcode(replies[1].msg), DNS_RCODE_SERVFAIL);
+	ck_assert_uint_eq(m.inflight, 0);
+	/* the next one is a leader again */
+	receive(3, q, n);
+	ck_assert_uint_eq(sent.n, 1);
+	ck_assert_uint_eq(m.deduplicated, 1);
+}
+END_TEST
+
+/* An answer to @wire with one A record whose TTL is @ttl seconds. */
+static size_t answer_ttl(uint8_t *a, const uint8_t *wire, size_t wl, uint32_t ttl)
+{
+	size_t al = make_answer(a, wire, wl, 1);
+
+	wire_put_u16(a + al - 10, (uint16_t)(ttl >> 16));	/* the RR's TTL: 10 octets from its end */
+	wire_put_u16(a + al - 8, (uint16_t)ttl);
+	return al;
+}
+
+START_TEST(cached_answer_needs_no_upstream)
+{
+	uint8_t q[512], w[512], a[1024];
+	size_t n = make_query(q, 0x0505, "www.dotproxy.test", 0, 0), wl, al;
+	struct cache *c = cache_new(16, 0, 0);
+
+	ck_assert_ptr_nonnull(c);
+	qtable_options(&qt, c, 0, NULL);
+	receive(1, q, n);
+	wl = wire_of(sent.head, w);
+	al = answer_ttl(a, w, wl, 300);
+	query_answer(sent.head, a, al);
+	dns_set_id(q, 0x0606);
+	receive(2, q, n);
+	ck_assert_uint_eq(sent.n, 0);		/* nothing went upstream */
+	ck_assert_int_eq(nreplies, 2);
+	ck_assert_uint_eq(dns_id(replies[1].msg), 0x0606);
+	ck_assert_int_eq(dns_rcode(replies[1].msg), DNS_RCODE_NOERROR);
+	ck_assert_uint_eq(replies[1].len, al);
+	ck_assert_uint_eq(m.cache_hits, 1);
+	ck_assert_uint_eq(m.cache_misses, 1);
+	qtable_options(&qt, NULL, 0, NULL);
+	cache_free(c);
+}
+END_TEST
+
+static void stop_loop(struct loop *l, void *arg);
+
+START_TEST(expired_answer_is_served_stale_when_upstreams_fail)
+{
+	uint8_t q[512], w[512], a[1024];
+	size_t n = make_query(q, 0x0707, "www.dotproxy.test", 0, 0), wl, al;
+	struct cache *c = cache_new(16, 0, 60);
+	struct loop_timer stop;
+
+	ck_assert_ptr_nonnull(c);
+	qtable_options(&qt, c, 60, NULL);
+	receive(1, q, n);
+	wl = wire_of(sent.head, w);
+	al = answer_ttl(a, w, wl, 1);		/* 1 s */
+	query_answer(sent.head, a, al);
+	loop_timer_init(&stop, stop_loop, NULL);
+	loop_timer_set(lp, &stop, 1100);	/* let it expire */
+	ck_assert_int_eq(loop_run(lp), 0);
+	all_down = true;
+	receive(2, q, n);
+	ck_assert_int_eq(nreplies, 2);
+	ck_assert_int_eq(dns_rcode(replies[1].msg), DNS_RCODE_NOERROR);
+	ck_assert_uint_eq(wire_get_u16(replies[1].msg + 6), 1);
+	/* RFC 8767 4: a stale answer's TTL is 30 s */
+	ck_assert_uint_eq(((uint32_t)wire_get_u16(replies[1].msg + al - 10) << 16 |
+			   wire_get_u16(replies[1].msg + al - 8)), 30);
+	ck_assert_uint_eq(m.stale_answers, 1);
+	/* without serve-stale the same gets SERVFAIL */
+	qtable_options(&qt, c, 0, NULL);
+	receive(3, q, n);
+	ck_assert_int_eq(dns_rcode(replies[2].msg), DNS_RCODE_SERVFAIL);
+	qtable_options(&qt, NULL, 0, NULL);
+	cache_free(c);
+}
+END_TEST
+
+START_TEST(rate_limited_client_is_refused_and_others_are_not)
+{
+	struct ratelimit *rl = ratelimit_new(1);	/* 1 a second, bursts of 2 */
+	union sockaddr_any a1 = { .sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000202) } };
+	union sockaddr_any a2 = { .sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000203) } };
+	uint8_t q[512];
+	int client = 1;
+
+	ck_assert_ptr_nonnull(rl);
+	qtable_options(&qt, NULL, 0, rl);
+	for (int i = 0; i < 3; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "r%d.dotproxy.test", i);
+		query_receive(&qt, &rec_fe, &client, sizeof(client), q, make_query(q, 1, name, 0, 0),
+			      QUERY_UDP_MAX, &a1);
+	}
+	ck_assert_uint_eq(sent.n, 2);
+	ck_assert_int_eq(nreplies, 1);
+	ck_assert_int_eq(dns_rcode(replies[0].msg), DNS_RCODE_REFUSED);
+	ck_assert_uint_eq(m.ratelimited, 1);
+	client = 2;
+	query_receive(&qt, &rec_fe, &client, sizeof(client), q, make_query(q, 1, "x.dotproxy.test", 0, 0),
+		      QUERY_UDP_MAX, &a2);
+	ck_assert_uint_eq(sent.n, 3);
+	qtable_options(&qt, NULL, 0, NULL);
+	ratelimit_free(rl);
 }
 END_TEST
 
@@ -404,6 +586,11 @@ int main(void)
 	tcase_add_test(tc, past_the_inflight_cap_queries_are_refused);
 	tcase_add_test(tc, deadline_answers_servfail);
 	tcase_add_test(tc, large_query_is_kept_whole);
+	tcase_add_test(tc, twins_in_flight_go_upstream_once);
+	tcase_add_test(tc, twin_gets_servfail_with_its_leader);
+	tcase_add_test(tc, cached_answer_needs_no_upstream);
+	tcase_add_test(tc, expired_answer_is_served_stale_when_upstreams_fail);
+	tcase_add_test(tc, rate_limited_client_is_refused_and_others_are_not);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
