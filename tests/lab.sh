@@ -4,7 +4,8 @@
 # Builds three namespaces with a per-run suffix (client, gateway, upstream), a test CA and a
 # server certificate for dot.dotproxy.test, Unbound as a DoT server on 198.51.100.2@853 and
 # [2001:db8:2::2]@853, and a plaintext DECOY Unbound on 198.51.100.53 / 2001:db8:2::53 port 53
-# that answers the same names with different records. Starts and stops dotproxy in the gateway
+# that answers the same names with different records; more DoT servers on request
+# (lab_unbound_extra: 198.51.100.3, .4, ...). Starts and stops dotproxy in the gateway
 # namespace by PID, reads its metrics, counts port-53 packets leaving the gateway's WAN
 # interface, and prints TAP lines.
 #
@@ -31,6 +32,11 @@ LAB_GL4=192.0.2.1         LAB_GL6=2001:db8:1::1
 LAB_GW4=198.51.100.1      LAB_GW6=2001:db8:2::1
 LAB_DOT4=198.51.100.2     LAB_DOT6=2001:db8:2::2
 LAB_DECOY4=198.51.100.53  LAB_DECOY6=2001:db8:2::53
+# more DoT servers a test may add with lab_unbound_extra (same certificate, same zone)
+# shellcheck disable=SC2034  # for the tests that source this file
+LAB_DOT2_4=198.51.100.3   LAB_DOT2_6=2001:db8:2::3
+# shellcheck disable=SC2034
+LAB_DOT3_4=198.51.100.4   LAB_DOT3_6=2001:db8:2::4
 LAB_LAN_IF=lan0           LAB_WAN_IF=wan0
 LAB_AUTH=dot.dotproxy.test
 LAB_PORT=5353                               # dotproxy --port used by the tests
@@ -41,6 +47,9 @@ LAB_WWW_A=203.0.113.10        LAB_WWW_AAAA=2001:db8:10::10        # from the DoT
 LAB_DECOY_WWW_A=203.0.113.66  LAB_DECOY_WWW_AAAA=2001:db8:66::66  # from the decoy
 LAB_MID=mid.dotproxy.test     # TXT answer of 600-700 bytes: > 512, < 1232 (EDNS default)
 LAB_BIG=big.dotproxy.test     # TXT answer > 1500 bytes: TC over UDP whatever EDNS says
+LAB_SHORT=short.dotproxy.test # an A record with a 2 s TTL: expires during a test
+LAB_SHORT_A=203.0.113.20      LAB_DECOY_SHORT_A=203.0.113.67
+LAB_SHORT_TTL=2
 
 # lab_txt WHO NAME: the TXT strings (one per line, no quotes) the zone of WHO (dot|decoy) holds.
 lab_txt() {
@@ -59,12 +68,14 @@ lab_txt() {
 
 # lab_zone WHO: Unbound local-zone/local-data lines for WHO (dot|decoy).
 lab_zone() {
-	local who=$1 a aaaa t
-	if [[ $who == dot ]]; then a=$LAB_WWW_A aaaa=$LAB_WWW_AAAA; else a=$LAB_DECOY_WWW_A aaaa=$LAB_DECOY_WWW_AAAA; fi
+	local who=$1 a aaaa t short
+	if [[ $who == dot ]]; then a=$LAB_WWW_A aaaa=$LAB_WWW_AAAA short=$LAB_SHORT_A
+	else a=$LAB_DECOY_WWW_A aaaa=$LAB_DECOY_WWW_AAAA short=$LAB_DECOY_SHORT_A; fi
 	printf '%s\n' 'local-zone: "test." nodefault' 'local-zone: "dotproxy.test." static' \
 		"local-data: \"dotproxy.test. 3600 IN SOA ns.dotproxy.test. hostmaster.dotproxy.test. 1 3600 600 86400 300\"" \
 		"local-data: \"$LAB_WWW. 300 IN A $a\"" \
-		"local-data: \"$LAB_WWW. 300 IN AAAA $aaaa\""
+		"local-data: \"$LAB_WWW. 300 IN AAAA $aaaa\"" \
+		"local-data: \"$LAB_SHORT. $LAB_SHORT_TTL IN A $short\""
 	for t in "$LAB_MID" "$LAB_BIG"; do
 		lab_txt "$who" "$t" | while read -r s; do
 			printf "local-data: '%s. 300 IN TXT \"%s\"'\n" "$t" "$s"
@@ -112,6 +123,19 @@ lab_wait_port() {
 	for ((i = 0; i < secs * 20; i++)); do
 		if [[ -n $(ip netns exec "$ns" ss -Hln"$proto" "sport = :$port" 2>/dev/null) ]]; then return 0; fi
 		if [[ -n $pid ]] && ! lab_running "$pid"; then return 1; fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# lab_wait_listen NS ADDR PORT [SECONDS] [PID]: wait until something listens on TCP ADDR:PORT in NS
+# (ADDR itself, where lab_wait_port takes any address).
+lab_wait_listen() {
+	local ns=$1 addr=$2 port=$3 secs=${4:-10} pid=${5:-} i
+	[[ $addr == *:* ]] && addr="[$addr]"
+	for ((i = 0; i < secs * 20; i++)); do
+		[[ -n $(ip netns exec "$ns" ss -Hltn "src $addr:$port" 2>/dev/null) ]] && return 0
+		[[ -n $pid ]] && ! lab_running "$pid" && return 1
 		sleep 0.05
 	done
 	return 1
@@ -213,6 +237,64 @@ lab_unbound_stop() {
 	printf -v "$var" '%s' ''
 }
 
+# lab_unbound_extra WHO ADDR4 ADDR6 [OPTION LINES...]: configure and start one more DoT Unbound,
+# named WHO, on ADDR4@853 and [ADDR6]@853 in the upstream ns (the addresses are added to its eth0):
+# the lab's certificate and zone, statistics through unbound-control (lab_ub_stat), and the server:
+# OPTION LINES (e.g. 'tcp-idle-timeout: 2000'; a line 'dnstap:' opens that clause). Sets
+# LAB_UB_PID_<WHO>; lab_unbound_stop WHO stops it, lab_unbound_extra_start WHO starts it again.
+lab_unbound_extra() {
+	local who=$1 a4=$2 a6=$3 conf=$LAB_DIR/unbound-$1.conf; shift 3
+	[[ $who =~ ^[a-z0-9]+$ && $who != dot && $who != decoy ]] || { echo "lab: bad extra name $who" >&2; return 1; }
+	ip -n "$LAB_NS_U" addr replace "$a4/24" dev eth0 || return 1
+	ip -n "$LAB_NS_U" addr replace "$a6/64" dev eth0 nodad || return 1
+	printf 'server:\n' >"$LAB_DIR/unbound-$who.opts"
+	(($# == 0)) || printf '\t%s\n' "$@" >>"$LAB_DIR/unbound-$who.opts"
+	sed -e "s|@DIR@|$LAB_DIR|g" -e "s|@NAME@|$who|g" -e "s|@ADDR4@|$a4|g" -e "s|@ADDR6@|$a6|g" \
+		"$LAB_CONF_DIR/unbound-dot-extra.conf.in" >"$conf"
+	unbound-checkconf "$conf" >"$LAB_DIR/checkconf-$who.log" 2>&1 ||
+		{ cat "$LAB_DIR/checkconf-$who.log" >&2; return 1; }
+	printf -v "LAB_UB_ADDR4_$who" '%s' "$a4"
+	[[ " ${LAB_UB_EXTRA:-} " == *" $who "* ]] || LAB_UB_EXTRA="${LAB_UB_EXTRA:-} $who"
+	lab_unbound_extra_start "$who"
+}
+
+# lab_unbound_extra_start WHO: (re)start the extra Unbound WHO; wait until it listens on its
+# address and unbound-control reaches it.
+lab_unbound_extra_start() {
+	local who=$1 pid var=LAB_UB_ADDR4_$1 i
+	ip netns exec "$LAB_NS_U" unbound -d -c "$LAB_DIR/unbound-$who.conf" >>"$LAB_DIR/unbound-$who.log" 2>&1 &
+	pid=$!
+	printf -v "LAB_UB_PID_$who" '%s' "$pid"
+	if lab_wait_listen "$LAB_NS_U" "${!var}" 853 10 "$pid"; then
+		for ((i = 0; i < 100; i++)); do
+			if lab_ubctl "$who" status >/dev/null 2>&1; then
+				lab_log "unbound $who pid $pid"
+				return 0
+			fi
+			lab_running "$pid" || break
+			sleep 0.05
+		done
+	fi
+	echo "lab: unbound $who did not start; log:" >&2
+	tail -n 20 "$LAB_DIR/unbound-$who.log" >&2
+	return 1
+}
+
+# lab_ubctl WHO ARGS...: unbound-control of the extra Unbound WHO (bounded in time).
+lab_ubctl() {
+	local who=$1; shift
+	timeout 5 unbound-control -c "$LAB_DIR/unbound-$who.conf" "$@"
+}
+
+# lab_ub_stat WHO NAME: one counter of the extra Unbound WHO (e.g. num.query.tls), without
+# resetting them; 0 if Unbound does not list it (it leaves out some zero counters). Prints nothing
+# and returns 1 if unbound-control fails.
+lab_ub_stat() {
+	local out
+	out=$(lab_ubctl "$1" stats_noreset 2>&1) || return 1
+	awk -F= -v k="$2" '$1 == k { v = $2 } END { printf "%d\n", v + 0 }' <<<"$out"
+}
+
 # lab_running PID: true while PID exists and has not exited (an exited child stays a zombie
 # until it is waited for, and kill -0 still succeeds on a zombie).
 lab_running() {
@@ -289,6 +371,8 @@ lab_spawn() {
 # shellcheck disable=SC2120  # the argument is optional
 lab_dotproxy_args() {
 	printf '%s\n' --port "$LAB_PORT" --upstream "${1:-$LAB_DOT4@853#$LAB_AUTH}" --ca-file "$LAB_CA" --metrics "$LAB_METRICS"
+	# a test about what upstreams do sets LAB_DP_CACHE=0, so every query reaches one
+	[[ -z ${LAB_DP_CACHE:-} ]] || printf '%s\n' --cache-size "$LAB_DP_CACHE"
 }
 
 # lab_dotproxy_start ARGS...: start build/dotproxy with ARGS in the gateway ns and wait until its
@@ -355,7 +439,8 @@ lab_metrics() { lab_http /metrics; }
 # lab_metric SERIES: the value of one series, e.g. dotproxy_tls_handshakes_total or
 # 'dotproxy_answers_total{rcode="SERVFAIL"}', as an integer. Prints nothing and returns 1 if absent.
 lab_metric() {
-	lab_metrics | awk -v s="$1" '$1 == s { printf "%d\n", $2; f = 1; exit } END { exit !f }'
+	# (reads to the end: exiting early would leave curl writing into a closed pipe)
+	lab_metrics | awk -v s="$1" '!f && $1 == s { printf "%d\n", $2; f = 1 } END { exit !f }'
 }
 # lab_metric0 SERIES: like lab_metric, 0 if the series is absent (labelled series may appear late).
 lab_metric0() { lab_metric "$1" || echo 0; }
@@ -459,7 +544,7 @@ lab_up() {
 	LAB_NS_C=dpc-$LAB_ID LAB_NS_G=dpg-$LAB_ID LAB_NS_U=dpu-$LAB_ID
 	LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/dotproxy-lab.$LAB_ID.XXXXXX") || lab_bail "mktemp failed"
 	LAB_DP_RUNS=0
-	LAB_DP_PID='' LAB_UB_PID_dot='' LAB_UB_PID_decoy=''
+	LAB_DP_PID='' LAB_UB_PID_dot='' LAB_UB_PID_decoy='' LAB_UB_EXTRA=''
 	if [[ ${LAB_KEEP:-0} != 1 ]]; then
 		trap lab_down EXIT
 		trap 'exit 130' INT
@@ -486,12 +571,13 @@ lab_up() {
 # lab_down: stop everything started in the lab's namespaces (by PID), delete them and the temp dir.
 # Safe to call twice.
 lab_down() {
-	local rc=$? ns pid
+	local rc=$? ns pid who
 	trap - EXIT INT TERM HUP PIPE
 	[[ -n ${LAB_ID:-} ]] || return $rc
 	lab_stop_pid "${LAB_DP_PID:-}"
 	lab_stop_pid "${LAB_UB_PID_dot:-}"
 	lab_stop_pid "${LAB_UB_PID_decoy:-}"
+	for who in ${LAB_UB_EXTRA:-}; do lab_unbound_stop "$who"; done
 	for pid in ${LAB_EXTRA_PIDS:-}; do lab_stop_pid "$pid"; done
 	for ns in ${LAB_NS_C:-} ${LAB_NS_G:-} ${LAB_NS_U:-}; do
 		[[ -e /run/netns/$ns ]] || continue

@@ -19,6 +19,9 @@ What dig cannot show or will not send:
                               leaves in IP fragments; prints the rcode and answers that came back
   badsum SERVER               one UDP/IPv4 query with a wrong UDP checksum, through a raw socket
                               (root); prints what came back (nothing should)
+  burst SERVER N [SOURCE]     N UDP queries for www A sent at once from one socket (bound to the
+                              address SOURCE if given), then up to 3 s for the answers; prints how
+                              many came back with each rcode, and how many did not
 
 Every wait is bounded; SERVER is an IPv4 or IPv6 address, the port is 53 unless PORT is set.
 """
@@ -368,6 +371,30 @@ def cmd_badsum(server):
     return 0
 
 
+def cmd_burst(server, n, source=None):
+    """N queries as fast as the socket takes them (a rate limit's test): rcodes counted by ID."""
+    s = socket.socket(family(server), socket.SOCK_DGRAM)
+    if source:
+        s.bind((source, 0))
+    ids = set()
+    for i in range(n):
+        qid = (0x2000 + i) & 0xFFFF
+        ids.add(qid)
+        s.sendto(query(qid, "www.dotproxy.test", "A"), (server, PORT))
+    counts = {}
+    deadline = time.monotonic() + 3
+    while ids and time.monotonic() < deadline:
+        data = wait_reply(s, max(0, deadline - time.monotonic()))
+        if data is None:
+            break
+        rid, flags, _q, _a = parse(data)
+        if rid in ids:
+            ids.discard(rid)
+            counts[rcode_name(flags)] = counts.get(rcode_name(flags), 0) + 1
+    print("sent=%d %s none=%d" % (n, " ".join("%s=%d" % kv for kv in sorted(counts.items())), len(ids)))
+    return 0
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -389,6 +416,8 @@ def main(argv):
         return cmd_padded(server, int(argv[3]))
     if cmd == "badsum":
         return cmd_badsum(server)
+    if cmd == "burst":
+        return cmd_burst(server, int(argv[3]), argv[4] if len(argv) > 4 else None)
     print(__doc__, file=sys.stderr)
     return 2
 
