@@ -182,6 +182,8 @@ int cache_key_make(const uint8_t *query, size_t len, struct cache_key *k)
 		return -1;
 	if (flags & HDR_CD)
 		k->flags |= CACHE_K_CD;
+	if (flags & HDR_RD)
+		k->flags |= CACHE_K_RD;
 	k->hash = key_hash(k);
 	return 0;
 }

@@ -22,7 +22,7 @@
 
 struct cache;
 
-/* The key of a query: lower-cased wire name, type, class, EDNS/DO/CD. */
+/* The key of a query: lower-cased wire name, type, class, EDNS/DO/CD/RD. */
 struct cache_key {
 	uint8_t name[255];
 	uint8_t name_len;
@@ -33,6 +33,7 @@ struct cache_key {
 #define CACHE_K_EDNS	0x01	/* the query had an OPT record */
 #define CACHE_K_DO	0x02	/* RFC 3225: DNSSEC OK */
 #define CACHE_K_CD	0x04	/* RFC 4035 3.2.2: checking disabled */
+#define CACHE_K_RD	0x08	/* RFC 1035 4.1.1: recursion desired (an RD=0 answer may differ) */
 
 /* Fill @k from a query that dns_check_query() accepted. Returns 0 or -1. */
 int cache_key_make(const uint8_t *query, size_t len, struct cache_key *k);

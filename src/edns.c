@@ -86,7 +86,11 @@ static bool scan(const uint8_t *msg, size_t len, struct layout *lo)
 
 static bool option_dropped(uint16_t code)
 {
-	return code == EDNS_OPT_KEEPALIVE || code == EDNS_OPT_PADDING;
+	/* ours (keepalive, padding), and what is about one client and must not reach
+	 * another through a shared answer, nor leave for the upstream: its subnet and
+	 * its cookies */
+	return code == EDNS_OPT_KEEPALIVE || code == EDNS_OPT_PADDING || code == EDNS_OPT_ECS ||
+	       code == EDNS_OPT_COOKIE;
 }
 
 /*

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define EDNS_OPT_ECS		8	/* RFC 7871 6: client subnet */
+#define EDNS_OPT_COOKIE		10	/* RFC 7873 4 */
 #define EDNS_OPT_KEEPALIVE	11	/* RFC 7828 3.1 */
 #define EDNS_OPT_PADDING	12	/* RFC 7830 4 */
 #define EDNS_PAD_BLOCK		128	/* RFC 8467 4.1: pad queries to a multiple of 128 octets */
@@ -20,7 +22,8 @@
  * encrypted upstream: add an empty edns-tcp-keepalive option and a Padding
  * option so the whole message is a multiple of EDNS_PAD_BLOCK octets
  * (RFC 8467 4.1). Adds an OPT record (UDP size EDNS_UDP_SIZE) if the query
- * has none; replaces any keepalive or padding options already there.
+ * has none; drops any keepalive, padding, client-subnet or cookie options
+ * already there (a client's subnet and cookies are its own).
  * Returns the new length, or 0 (and @msg is left as it was) if the message
  * cannot be parsed, is signed (TSIG, SIG(0)) or does not fit in @cap (the
  * caller then sends it unchanged).
@@ -28,7 +31,8 @@
 size_t edns_prepare_query(uint8_t *msg, size_t len, size_t cap);
 
 /*
- * Clean answer @msg (@len octets) for a client: remove Padding and
+ * Clean answer @msg (@len octets) for a client: remove Padding, client-subnet,
+ * cookie and
  * edns-tcp-keepalive options from its OPT record; if @drop_opt, remove the
  * OPT record itself (the client's query had none). A signed answer (TSIG,
  * SIG(0)) is left as it is. Returns the new length (<= @len), or 0 if the

@@ -43,6 +43,8 @@ void qlist_remove(struct qlist *l, struct query *q)
 	l->n--;
 }
 
+static void promote(struct query *q);
+
 static void on_deadline(struct loop *l, void *arg)
 {
 	struct query *q = arg;
@@ -56,6 +58,7 @@ static void on_deadline(struct loop *l, void *arg)
 	}
 	q->qt->m->timeouts++;
 	pool_deadline(q);
+	promote(q);	/* its twins have time left: one of them asks again */
 	query_fail(q, DNS_RCODE_SERVFAIL);
 }
 
@@ -197,6 +200,15 @@ static struct query *twin_find(struct qtable *qt, const struct cache_key *k)
 	return NULL;
 }
 
+static void twin_add(struct query *q)
+{
+	struct query **b = twin_bucket(q->qt, q->key_hash);
+
+	q->twin_next = *b;
+	*b = q;
+	q->twin = true;
+}
+
 static void twin_remove(struct query *q)
 {
 	struct query **pp = twin_bucket(q->qt, q->key_hash);
@@ -276,9 +288,7 @@ static int query_start(struct qtable *qt, struct frontend *fe, const void *ctx, 
 
 	if (!q)
 		return 0;
-	if (fe->ops->transport == MT_UDP && qi->udp_size < max_answer)
-		max_answer = qi->udp_size;	/* RFC 6891 6.2.5: what the client takes */
-	q->max_answer = (uint16_t)(max_answer < DNS_MAX_MSG ? max_answer : DNS_MAX_MSG);
+	q->max_answer = (uint16_t)max_answer;
 	q->had_edns = qi->has_edns;
 	q->key_hash = k ? k->hash : 0;
 	if (loop_timer_set(qt->loop, &q->deadline, leader ? qt->timeout_ms : qt->timeout_ms / 2) < 0) {
@@ -295,13 +305,8 @@ static int query_start(struct qtable *qt, struct frontend *fe, const void *ctx, 
 		qt->m->deduplicated++;
 		return 0;
 	}
-	if (k) {
-		struct query **b = twin_bucket(qt, k->hash);
-
-		q->twin_next = *b;
-		*b = q;
-		q->twin = true;
-	}
+	if (k)
+		twin_add(q);
 	if (log_debug_enabled())
 		log_debug("query id %u type %u via %s", q->client_id, qi->qtype, fe->ops->name);
 	pool_send(qt->pool, q);
@@ -344,20 +349,22 @@ int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_
 		reply_error(qt, fe, ctx, msg, len, DNS_RCODE_REFUSED);
 		return 0;
 	}
+	if (fe->ops->transport == MT_UDP && qi.udp_size < max_answer)
+		max_answer = qi.udp_size;	/* RFC 6891 6.2.5: what the client takes */
+	if (max_answer > DNS_MAX_MSG)
+		max_answer = DNS_MAX_MSG;
 	cacheable = cache_key_make(msg, len, &k) == 0;
 	if (cacheable && qt->cache) {
 		bool refresh = false;
 		size_t n;
 
-		if (fe->ops->transport == MT_UDP && qi.udp_size < max_answer)
-			max_answer = qi.udp_size;
 		if (cache_get(qt->cache, &k, msg, len, loop_now(qt->loop), false, qt->scratch, DNS_MAX_MSG,
 			      &n, &refresh) == CACHE_HIT) {
 			qt->m->cache_hits++;
-			deliver(qt, fe, ctx, msg, len, (uint16_t)(max_answer < DNS_MAX_MSG ? max_answer : DNS_MAX_MSG),
-				qt->scratch, n);
+			/* before the reply: replying may end the client (TCP) and @msg with it */
 			if (refresh)
 				prefetch(qt, msg, len, &qi, &k);
+			deliver(qt, fe, ctx, msg, len, (uint16_t)max_answer, qt->scratch, n);
 			return 0;
 		}
 		qt->m->cache_misses++;
@@ -365,10 +372,59 @@ int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_
 	return query_start(qt, fe, ctx, ctxlen, msg, len, max_answer, &qi, cacheable ? &k : NULL);
 }
 
+/*
+ * End @q: its client gets @ans (a copy it may change) or, if @ans is NULL,
+ * @rcode (a stale answer instead of SERVFAIL when serve-stale has one).
+ */
+static void finish(struct query *q, uint8_t *ans, size_t len, int rcode)
+{
+	if (ans) {
+		dns_set_id(ans, q->client_id);
+		deliver(q->qt, q->fe, q->ctx, q->msg, q->len, q->max_answer, ans, len);
+	} else if (rcode != DNS_RCODE_SERVFAIL || !serve_stale(q)) {
+		reply_error(q->qt, q->fe, q->ctx, q->msg, q->len, rcode);
+	}
+	query_free(q);
+}
+
+/* End @q's twins as @q ends: with a copy of @ans each, or @rcode. */
+static void finish_followers(struct query *q, const uint8_t *ans, size_t len, int rcode)
+{
+	struct query *f;
+
+	while ((f = q->followers)) {
+		q->followers = f->fnext;
+		f->leader = NULL;
+		if (ans)
+			memcpy(q->qt->scratch, ans, len);
+		finish(f, ans ? q->qt->scratch : NULL, len, rcode);
+	}
+}
+
+/* @q failed at its deadline: its oldest twin, with time left, asks upstream in its place. */
+static void promote(struct query *q)
+{
+	struct query *f = q->followers, *r;
+
+	if (!f)
+		return;
+	q->followers = NULL;
+	f->leader = NULL;
+	f->state = Q_FREE;
+	f->followers = f->fnext;
+	f->fnext = NULL;
+	for (r = f->followers; r; r = r->fnext)
+		r->leader = f;
+	if (q->twin) {
+		twin_remove(q);
+		twin_add(f);
+	}
+	pool_send(q->qt->pool, f);
+}
+
 void query_answer(struct query *q, uint8_t *ans, size_t len)
 {
 	struct qtable *qt = q->qt;
-	struct query *f;
 	size_t n;
 
 	/* what goes to clients and the cache: no padding, no keepalive, OPT only if asked */
@@ -381,35 +437,14 @@ void query_answer(struct query *q, uint8_t *ans, size_t len)
 		if (cache_key_make(q->msg, q->len, &k) == 0)
 			cache_put(qt->cache, &k, ans, len, loop_now(qt->loop));
 	}
-	/* the twins first, each from a copy with its own ID: the leader's copy is changed last */
-	while ((f = q->followers)) {
-		q->followers = f->fnext;
-		f->leader = NULL;
-		memcpy(qt->scratch, ans, len);
-		dns_set_id(qt->scratch, f->client_id);
-		deliver(qt, f->fe, f->ctx, f->msg, f->len, f->max_answer, qt->scratch, len);
-		query_free(f);
-	}
-	dns_set_id(ans, q->client_id);
-	deliver(qt, q->fe, q->ctx, q->msg, q->len, q->max_answer, ans, len);
-	query_free(q);
+	finish_followers(q, ans, len, 0);
+	finish(q, ans, len, 0);
 }
 
 void query_fail(struct query *q, int rcode)
 {
-	struct query *f;
-
-	/* no upstream answered: an expired answer (RFC 8767) beats SERVFAIL */
-	while ((f = q->followers)) {
-		q->followers = f->fnext;
-		f->leader = NULL;
-		if (rcode != DNS_RCODE_SERVFAIL || !serve_stale(f))
-			reply_error(f->qt, f->fe, f->ctx, f->msg, f->len, rcode);
-		query_free(f);
-	}
-	if (rcode != DNS_RCODE_SERVFAIL || !serve_stale(q))
-		reply_error(q->qt, q->fe, q->ctx, q->msg, q->len, rcode);
-	query_free(q);
+	finish_followers(q, NULL, 0, rcode);
+	finish(q, NULL, 0, rcode);
 }
 
 void query_free(struct query *q)
@@ -432,8 +467,7 @@ void query_free(struct query *q)
 		pool_unlink(q);
 		if (q->twin)
 			twin_remove(q);
-		while (q->followers)	/* not answered with it: they get what it would have */
-			query_fail(q->followers, DNS_RCODE_SERVFAIL);
+		finish_followers(q, NULL, 0, DNS_RCODE_SERVFAIL);	/* none left, normally */
 	}
 	loop_timer_cancel(qt->loop, &q->deadline);
 	if (q->msg != q->inline_msg) {

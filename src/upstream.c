@@ -34,6 +34,9 @@
 #define KEEPINTVL_S	5	/* ... every, */
 #define KEEPCNT		3	/* ... and give up after this many unanswered */
 #define PROBE_ID	0x5052	/* ID of the probe query; only ever on a probe connection */
+#define LEARNED_IDLE_MS	600000	/* a learned idle timeout is trusted this long, then learned again */
+/* what padding may add to a query: an OPT (11), two option headers (8), up to a block less one */
+#define PAD_ROOM	(11 + 8 + EDNS_PAD_BLOCK - 1)
 
 /* The probe: ". IN NS", RD set. Any answer to it shows the upstream is back. */
 static const uint8_t PROBE_QUERY[] = {
@@ -61,6 +64,7 @@ struct upconn {
 	bool fatal;			/* a TLS or socket error: no close_notify */
 	unsigned answers;		/* answers accepted since it became ready */
 	bool probing;			/* a down upstream's probe: sends PROBE_QUERY, nothing else */
+	bool suspect;			/* a query left it for silence: no new ones until it speaks */
 	struct loop_timer timer;	/* connect+handshake deadline, or idle close */
 	unsigned idle_ms;		/* idle close after; the server's RFC 7828 keepalive may lower it */
 	uint64_t last_use;		/* when it last had a query to send or an answer */
@@ -80,6 +84,7 @@ struct upstream {
 	struct loop_timer probe;
 	uint64_t srtt8;			/* EWMA of answer times in ms, times 8; 0: none yet */
 	unsigned idle_learned_ms;	/* the server closed idle connections after this long; 0: never */
+	uint64_t idle_learned_at;	/* when */
 	uint64_t answers, failures;	/* for metrics */
 };
 
@@ -169,14 +174,19 @@ static struct upstream *pick(struct pool *p, const struct query *q)
 
 static unsigned conn_load(const struct upconn *c) { return c->sent.n + c->sendq.n; }
 
-/* The least loaded open connection of @u, or a new one when all are busy (up to --max-conns). */
-static struct upconn *pick_conn(struct upstream *u)
+/*
+ * The least loaded open connection of @u, or a new one when all are busy (up
+ * to --max-conns); never @avoid (NULL if that leaves nothing) nor a probe.
+ */
+static struct upconn *pick_conn(struct upstream *u, const struct upconn *avoid)
 {
 	struct upconn *best = NULL, *closed = NULL;
 
 	for (unsigned i = 0; i < u->pool->max_conns; i++) {
 		struct upconn *c = &u->conns[i];
 
+		if (c == avoid || c->probing || c->suspect)
+			continue;
 		if (c->state == C_CLOSED && !conn_load(c)) {	/* (queued on: it is being opened) */
 			if (!closed)
 				closed = c;
@@ -189,16 +199,14 @@ static struct upconn *pick_conn(struct upstream *u)
 	return closed;
 }
 
-void pool_send(struct pool *p, struct query *q)
+/* Queue @q on a connection other than @avoid; false if there is none. */
+static bool send_avoiding(struct pool *p, struct query *q, const struct upconn *avoid)
 {
 	struct upstream *u = pick(p, q);
-	struct upconn *c;
+	struct upconn *c = u ? pick_conn(u, avoid) : NULL;
 
-	if (!u || q->tries >= QUERY_MAX_TRIES) {
-		query_fail(q, DNS_RCODE_SERVFAIL);
-		return;
-	}
-	c = pick_conn(u);
+	if (!c)
+		return false;
 	q->tries++;
 	q->conn = c;
 	q->state = Q_WAITING;
@@ -207,6 +215,13 @@ void pool_send(struct pool *p, struct query *q)
 	if (c->state == C_READY)
 		loop_timer_cancel(p->loop, &c->timer);	/* not idle any more */
 	loop_defer(p->loop, &c->kick);
+	return true;
+}
+
+void pool_send(struct pool *p, struct query *q)
+{
+	if (q->tries >= QUERY_MAX_TRIES || !send_avoiding(p, q, NULL))
+		query_fail(q, DNS_RCODE_SERVFAIL);
 }
 
 void pool_unlink(struct query *q)
@@ -221,8 +236,9 @@ void pool_unlink(struct query *q)
 		qlist_remove(&c->sendq, q);
 	q->conn = NULL;
 	q->state = Q_FREE;
+	/* idle now; a suspect connection goes at once */
 	if (c->state == C_READY && !c->sent.n && !c->sendq.n)
-		loop_timer_set(c->up->pool->loop, &c->timer, c->idle_ms);
+		loop_timer_set(c->up->pool->loop, &c->timer, c->suspect ? 0 : c->idle_ms);
 }
 
 void pool_deadline(struct query *q)
@@ -253,29 +269,33 @@ void pool_hedge(struct query *q)
 {
 	struct upconn *c = q->conn;
 	struct pool *p;
+	bool was_sent;
 
-	if (!c)
+	if (!c || q->tries >= QUERY_MAX_TRIES)
+		return;
+	/* on a working connection: written and something came back since, or simply queued */
+	if (c->state == C_READY && (q->state != Q_SENT || c->last_rx > q->sent_ms))
 		return;
 	p = c->up->pool;
-	if (c->state != C_READY) {
-		/* its connection is still not up half-way through: send it elsewhere meanwhile */
-		if (q->state != Q_WAITING)
-			return;
-		upstream_slow(c->up);
-		qlist_remove(&c->sendq, q);
-		q->conn = NULL;
-		q->state = Q_FREE;
-		q->tried |= 1u << c->up->idx;
+	upstream_slow(c->up);
+	/* elsewhere, leaving the connection be (it may just be slow); no new query goes to it
+	 * until it says something, and it closes once its last query has left */
+	was_sent = q->state == Q_SENT;
+	qlist_remove(was_sent ? &c->sent : &c->sendq, q);
+	q->conn = NULL;
+	q->state = Q_FREE;
+	q->tried |= 1u << c->up->idx;
+	if (send_avoiding(p, q, c)) {
+		c->suspect = c->state == C_READY;
 		p->m->hedged++;
-		pool_send(p, q);
+		if (c->state == C_READY && !c->sent.n && !c->sendq.n)
+			loop_timer_set(p->loop, &c->timer, 0);
 		return;
 	}
-	/* nothing at all came back on its connection since it went out: half-open or stuck */
-	if (q->state != Q_SENT || c->last_rx > q->sent_ms)
-		return;
-	upstream_slow(c->up);
-	p->m->hedged += c->sent.n;
-	conn_close(c, false, NULL);	/* its queries go to another connection or upstream */
+	/* nowhere else to go: it stays, and its deadline decides */
+	q->conn = c;
+	q->state = was_sent ? Q_SENT : Q_WAITING;
+	qlist_push(was_sent ? &c->sent : &c->sendq, q);
 }
 
 /* ---- connection ---- */
@@ -364,6 +384,16 @@ static void upstream_alive(struct upstream *u)
 	u->down = false;
 	u->backoff_ms = 0;
 	loop_timer_cancel(u->pool->loop, &u->probe);
+	/* a probe still on its way is an ordinary idle connection now */
+	for (unsigned i = 0; i < u->pool->max_conns; i++) {
+		struct upconn *c = &u->conns[i];
+
+		if (c->probing) {
+			c->probing = false;
+			if (c->state == C_READY && !c->sent.n && !c->sendq.n)
+				loop_timer_set(u->pool->loop, &c->timer, c->idle_ms);
+		}
+	}
 }
 
 static void conn_handshake(struct upconn *c)
@@ -398,7 +428,7 @@ static void conn_fill(struct upconn *c)
 	struct metrics *m = c->up->pool->m;
 
 	/* room for the query padded to its next block */
-	while (c->sendq.head && c->wlen + 2 + c->sendq.head->len + EDNS_PAD_BLOCK + 16 <= UP_BUF) {
+	while (c->sendq.head && c->wlen + 2 + c->sendq.head->len + PAD_ROOM <= UP_BUF) {
 		struct query *q = c->sendq.head;
 		uint8_t *p = c->wbuf + c->wlen;
 		size_t n;
@@ -470,6 +500,10 @@ static int conn_answer(struct upconn *c, uint8_t *msg, size_t len)
 			u->pool->m->upstream_bad_answers++;
 			return 0;
 		}
+		if (dns_rcode(msg) != DNS_RCODE_NOERROR && dns_rcode(msg) != DNS_RCODE_NXDOMAIN) {
+			conn_fail(c, "probe answered with rcode %d", dns_rcode(msg));
+			return 0;
+		}
 		c->probing = false;
 		c->answers++;
 		upstream_alive(u);
@@ -492,10 +526,12 @@ static int conn_answer(struct upconn *c, uint8_t *msg, size_t len)
 	c->answers++;
 	upstream_alive(u);
 	{
-		/* RFC 6298-style smoothing, gain 1/8 */
+		/* RFC 6298-style smoothing, gain 1/8; a quick SERVFAIL or REFUSED is no speed */
 		uint64_t now = loop_now(u->pool->loop), rtt = now - q->sent_ms;
+		int rc = dns_rcode(msg);
 
-		u->srtt8 = u->srtt8 ? u->srtt8 - (u->srtt8 >> 3) + rtt : (rtt << 3) + 1;
+		if (rc != DNS_RCODE_SERVFAIL && rc != DNS_RCODE_REFUSED)
+			u->srtt8 = u->srtt8 ? u->srtt8 - (u->srtt8 >> 3) + rtt : (rtt << 3) + 1;
 		c->last_use = now;
 	}
 	query_answer(q, msg, len);
@@ -522,18 +558,21 @@ static void conn_read(struct upconn *c)
 			}
 			/* the server closed (idle timeout, restart) or the connection broke */
 			c->fatal = e != SSL_ERROR_ZERO_RETURN;
-			if (!c->sent.n && !c->sendq.n) {
-				/* closed while idle: next time close first, before it does */
-				uint64_t idle = loop_now(c->up->pool->loop) - c->last_use;
+			if (!c->fatal && !c->probing && c->answers && !c->sent.n && !c->sendq.n) {
+				/* the server closed it cleanly while idle: next time close first */
+				uint64_t now = loop_now(c->up->pool->loop), idle = now - c->last_use;
 
-				if (idle < c->up->pool->idle_ms && idle > 0)
+				if (idle > 0 && idle < c->up->pool->idle_ms) {
 					c->up->idle_learned_ms = (unsigned)(idle - idle / 5);
+					c->up->idle_learned_at = now;
+				}
 			}
 			conn_close(c, false, c->fatal ? "read failed" : NULL);
 			return;
 		}
 		c->rlen += (size_t)r;
 		c->last_rx = loop_now(c->up->pool->loop);
+		c->suspect = false;
 		while (c->rlen - off >= 2) {
 			size_t flen = wire_get_u16(c->rbuf + off);
 
@@ -651,6 +690,9 @@ static void conn_open(struct upconn *c)
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	}
+	/* what the server was seen to allow, for a while; then ours again, to learn afresh */
+	if (u->idle_learned_ms && loop_now(p->loop) - u->idle_learned_at > LEARNED_IDLE_MS)
+		u->idle_learned_ms = 0;
 	c->idle_ms = u->idle_learned_ms && u->idle_learned_ms < p->idle_ms ? u->idle_learned_ms : p->idle_ms;
 	c->last_use = loop_now(p->loop);
 	c->state = C_CONNECTING;
@@ -739,12 +781,14 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 		close(fd);
 	}
 	c->state = C_CLOSED;
-	c->probing = false;
+	c->suspect = false;
 	c->wlen = c->woff = c->rlen = 0;
 	free(c->wbuf);
 	free(c->rbuf);
 	c->wbuf = c->rbuf = NULL;
-	if (mark_down) {
+	/* the upstream goes down, or its probe failed: (longer) backoff; other connections
+	 * failing while it is down change nothing */
+	if (mark_down && (!u->down || c->probing)) {
 		u->failures++;
 		u->down = true;
 		u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -754,7 +798,10 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 		 * together are not retried in step; no client query waits on that */
 		loop_timer_set(p->loop, &u->probe, u->backoff_ms - u->backoff_ms / 4 +
 			       (uint64_t)random() % (u->backoff_ms / 2 + 1));
+	} else if (mark_down) {
+		u->failures++;
 	}
+	c->probing = false;
 	/* take every query off this connection before sending any again */
 	while ((q = c->sent.head) || (q = c->sendq.head)) {
 		qlist_remove(q->state == Q_SENT ? &c->sent : &c->sendq, q);
@@ -825,6 +872,7 @@ void pool_free(struct pool *p)
 		for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
 			struct upconn *c = &u->conns[j];
 
+			c->probing = false;	/* closing is no failure now */
 			/* no query may be moved any more: fail them where they are */
 			while (c->sent.head)
 				query_fail(c->sent.head, DNS_RCODE_SERVFAIL);

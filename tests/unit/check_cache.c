@@ -279,7 +279,7 @@ START_TEST(key_lowercases_name)
 	ck_assert_mem_eq(k.name, want, 17);
 	ck_assert_uint_eq(k.qtype, T_AAAA);
 	ck_assert_uint_eq(k.qclass, C_IN);
-	ck_assert_uint_eq(k.flags, 0);
+	ck_assert_uint_eq(k.flags, CACHE_K_RD);
 }
 END_TEST
 
@@ -289,7 +289,7 @@ START_TEST(key_case_insensitive_equal)
 	struct cache_key k1, k2, k3;
 
 	query(&q1, 1, F_RD, "www.example.com", T_A, false, 0);
-	query(&q2, 2, 0, "WWW.EXAMPLE.COM", T_A, false, 0);
+	query(&q2, 2, F_RD, "WWW.EXAMPLE.COM", T_A, false, 0);
 	query(&q3, 1, F_RD, "www.example.com", T_AAAA, false, 0);
 	make_key(&q1, &k1);
 	make_key(&q2, &k2);
@@ -297,6 +297,10 @@ START_TEST(key_case_insensitive_equal)
 	ck_assert(cache_key_equal(&k1, &k2));
 	ck_assert_uint_eq(k1.hash, k2.hash);
 	ck_assert(!cache_key_equal(&k1, &k3));
+	/* RD=0 may get another answer (a referral): another entry */
+	query(&q2, 2, 0, "www.example.com", T_A, false, 0);
+	make_key(&q2, &k2);
+	ck_assert(!cache_key_equal(&k1, &k2));
 }
 END_TEST
 
@@ -307,17 +311,20 @@ START_TEST(key_flags)
 
 	query(&q, 1, F_RD, "www.example.com", T_A, true, 0);
 	make_key(&q, &k);
-	ck_assert_uint_eq(k.flags, CACHE_K_EDNS);
+	ck_assert_uint_eq(k.flags, CACHE_K_EDNS | CACHE_K_RD);
 	query(&q, 1, F_RD, "www.example.com", T_A, true, DO_BIT);
 	make_key(&q, &k);
-	ck_assert_uint_eq(k.flags, CACHE_K_EDNS | CACHE_K_DO);
+	ck_assert_uint_eq(k.flags, CACHE_K_EDNS | CACHE_K_DO | CACHE_K_RD);
 	/* version 1 and Z bits set but not DO: still only EDNS */
 	query(&q, 1, F_RD, "www.example.com", T_A, true, 0x00017fffu);
 	make_key(&q, &k);
-	ck_assert_uint_eq(k.flags, CACHE_K_EDNS);
+	ck_assert_uint_eq(k.flags, CACHE_K_EDNS | CACHE_K_RD);
 	query(&q, 1, F_RD | F_CD, "www.example.com", T_A, false, 0);
 	make_key(&q, &k);
-	ck_assert_uint_eq(k.flags, CACHE_K_CD);
+	ck_assert_uint_eq(k.flags, CACHE_K_CD | CACHE_K_RD);
+	query(&q, 1, 0, "www.example.com", T_A, false, 0);
+	make_key(&q, &k);
+	ck_assert_uint_eq(k.flags, 0);
 }
 END_TEST
 
@@ -428,15 +435,18 @@ START_TEST(hit_rd_from_query_ad_only_if_asked)
 	size_t len;
 
 	query(&q_ad, 1, F_RD | F_AD, "www.example.com", T_A, false, 0);
-	query(&q_plain, 2, 0, "www.example.com", T_A, false, 0);
+	query(&q_plain, 2, F_RD, "www.example.com", T_A, false, 0);
 	answer_a(&a, 300);
 	a.b[3] |= F_AD;		/* the upstream validated it */
 	ck_assert(put(c, &q_ad, &a, T0));
 	ck_assert_int_eq(get(c, &q_ad, T0, false, out, &len, NULL), CACHE_HIT);
 	ck_assert_uint_eq(get16(out + 2), F_QR | F_RD | F_RA | F_AD);
-	/* RFC 1035 4.1.1: RD as asked; RFC 6840 5.8: no AD for a query without AD or DO */
+	/* RFC 6840 5.8: no AD for a query without AD or DO */
 	ck_assert_int_eq(get(c, &q_plain, T0, false, out, &len, NULL), CACHE_HIT);
-	ck_assert_uint_eq(get16(out + 2), F_QR | F_RA);
+	ck_assert_uint_eq(get16(out + 2), F_QR | F_RD | F_RA);
+	/* RD is part of the key: an RD=0 query is another question */
+	query(&q_plain, 2, 0, "www.example.com", T_A, false, 0);
+	ck_assert_int_eq(get(c, &q_plain, T0, false, out, &len, NULL), CACHE_MISS);
 	cache_free(c);
 }
 END_TEST

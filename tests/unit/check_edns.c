@@ -27,11 +27,13 @@
 #define C_IN		1
 #define C_ANY		255
 
-#define O_COOKIE	10	/* RFC 7873 */
+#define O_NSID		3	/* RFC 5001: an option that passes untouched */
+#define O_EXPIRE	9	/* RFC 7314: another */
+#define O_ECS		8	/* RFC 7871: client subnet, dropped both ways */
+#define O_COOKIE	10	/* RFC 7873: dropped both ways */
 #define O_KEEPALIVE	11	/* RFC 7828 */
 #define O_PADDING	12	/* RFC 7830 */
 #define O_EDE		15	/* RFC 8914 */
-#define O_ECS		8	/* RFC 7871 */
 
 #define DO_BIT		0x00008000u	/* RFC 3225: in the OPT TTL */
 #define BLOCK		128		/* RFC 8467 4.1 */
@@ -325,23 +327,23 @@ START_TEST(prepare_replaces_padding_keeps_other_options)
 	const uint8_t *rd = m.b + STD_QEND + OPT_HDR;
 	size_t n;
 
-	/* cookie (4+8), padding (4+16), ECS (4+7), keepalive with a value (4+2) */
+	/* NSID (4+8), padding (4+16), EXPIRE (4+7), keepalive with a value (4+2) */
 	std_query(&m, 1);
 	put_opt_hdr(&m, 1232, DO_BIT, 12 + 20 + 11 + 6);
-	put_option(&m, O_COOKIE, 8, 0xc0);
+	put_option(&m, O_NSID, 8, 0xc0);
 	put_option(&m, O_PADDING, 16, 0);
-	put_option(&m, O_ECS, 7, 0xec);
+	put_option(&m, O_EXPIRE, 7, 0xec);
 	put_option(&m, O_KEEPALIVE, 2, 0x05);
 	ck_assert_uint_eq(m.n, 44 + 49);
-	/* kept: cookie and ECS, 23 octets; 44 + 23 + 8 = 75: pad 53 */
+	/* kept: NSID and EXPIRE, 23 octets; 44 + 23 + 8 = 75: pad 53 */
 	n = edns_prepare_query(m.b, m.n, sizeof(m.b));
 	ck_assert_uint_eq(n, 128);
 	ck_assert_uint_eq(get16(m.b + STD_QEND + 9), 23 + 8 + 53);
-	ck_assert_uint_eq(get16(rd), O_COOKIE);
+	ck_assert_uint_eq(get16(rd), O_NSID);
 	ck_assert_uint_eq(get16(rd + 2), 8);
 	for (int i = 0; i < 8; i++)
 		ck_assert_uint_eq(rd[4 + i], 0xc0);
-	ck_assert_uint_eq(get16(rd + 12), O_ECS);
+	ck_assert_uint_eq(get16(rd + 12), O_EXPIRE);
 	ck_assert_uint_eq(get16(rd + 14), 7);
 	for (int i = 0; i < 7; i++)
 		ck_assert_uint_eq(rd[16 + i], 0xec);
@@ -449,7 +451,7 @@ START_TEST(prepare_malformed_returns_0)
 	/* an option that runs past the RDATA */
 	std_query(&m, 1);
 	put_opt_hdr(&m, 1232, 0, 6);
-	put16(&m, O_COOKIE);
+	put16(&m, O_NSID);
 	put16(&m, 8);
 	put16(&m, 0);
 	ck_assert_uint_eq(edns_prepare_query(m.b, m.n, sizeof(m.b)), 0);
@@ -490,7 +492,7 @@ START_TEST(prepare_moves_records_after_opt)
 	std_query(&m, 4);
 	put_a_ptr(&m, 12, 1);				/* 33..49 */
 	put_opt_hdr(&m, 1232, DO_BIT, 12);		/* 49..72 */
-	put_option(&m, O_COOKIE, 8, 0xc0);
+	put_option(&m, O_NSID, 8, 0xc0);
 	ck_assert_uint_eq(m.n, 72);
 	put8(&m, 3);					/* ns1.example.com, at 72 */
 	put_bytes(&m, "ns1", 3);
@@ -519,7 +521,7 @@ START_TEST(prepare_pointer_into_opt_refused)
 
 	std_query(&m, 2);
 	put_opt_hdr(&m, 1232, 0, 8);			/* 33..52, RDATA at 44 */
-	put_option(&m, O_COOKIE, 4, 0);
+	put_option(&m, O_NSID, 4, 0);
 	put_ptr(&m, 46);				/* into the OPT RDATA */
 	put_rr_tail(&m, T_A, C_IN, 60, "\xc0\x00\x02\x01", 4);
 	ck_assert_uint_eq(edns_prepare_query(m.b, m.n, sizeof(m.b)), 0);
@@ -580,16 +582,16 @@ START_TEST(clean_removes_only_keepalive_and_padding)
 	struct msg m, want;
 	size_t n;
 
-	/* cookie (4+16), keepalive (4+2), EDE (4+6), padding (4+40) */
+	/* NSID (4+16), keepalive (4+2), EDE (4+6), padding (4+40) */
 	std_answer(&m, 1);
 	put_opt_hdr(&m, 1232, 0x01008000, 20 + 6 + 10 + 44);
-	put_option(&m, O_COOKIE, 16, 0xc0);
+	put_option(&m, O_NSID, 16, 0xc0);
 	put_option(&m, O_KEEPALIVE, 2, 0x01);
 	put_option(&m, O_EDE, 6, 0xed);
 	put_option(&m, O_PADDING, 40, 0);
 	std_answer(&want, 1);
 	put_opt_hdr(&want, 1232, 0x01008000, 20 + 10);
-	put_option(&want, O_COOKIE, 16, 0xc0);
+	put_option(&want, O_NSID, 16, 0xc0);
 	put_option(&want, O_EDE, 6, 0xed);
 	n = edns_clean_answer(m.b, m.n, false);
 	ck_assert_uint_eq(n, m.n - 6 - 44);
@@ -606,7 +608,7 @@ START_TEST(clean_without_those_options_unchanged)
 
 	std_answer(&m, 1);
 	put_opt_hdr(&m, 1232, DO_BIT, 20);
-	put_option(&m, O_COOKIE, 16, 0xc0);
+	put_option(&m, O_NSID, 16, 0xc0);
 	len = m.n;
 	memcpy(before, m.b, len);
 	ck_assert_uint_eq(edns_clean_answer(m.b, len, false), len);
@@ -754,10 +756,10 @@ START_TEST(keepalive_timeout_read)
 {
 	struct msg m;
 
-	/* after a cookie, 1200 units of 100 ms (RFC 7828 3.2) */
+	/* after a NSID, 1200 units of 100 ms (RFC 7828 3.2) */
 	std_answer(&m, 1);
 	put_opt_hdr(&m, 1232, 0, 20 + 6);
-	put_option(&m, O_COOKIE, 16, 0xc0);
+	put_option(&m, O_NSID, 16, 0xc0);
 	put16(&m, O_KEEPALIVE);
 	put16(&m, 2);
 	put16(&m, 1200);
@@ -810,6 +812,40 @@ START_TEST(keepalive_truncated_option)
 }
 END_TEST
 
+START_TEST(subnet_and_cookies_are_dropped_both_ways)
+{
+	struct msg m;
+	size_t n;
+
+	/* a query with a client cookie, a client subnet and an NSID request (33 + 11 + 27) */
+	put_hdr(&m, 1, 0x0100, 1, 0, 0, 1);
+	put_question(&m, "www.example.com", T_A, C_IN);
+	put_opt_hdr(&m, 1232, 0, 4 + 8 + 4 + 7 + 4);
+	put_option(&m, O_COOKIE, 8, 0xc0);
+	put_option(&m, O_ECS, 7, 0xec);
+	put_option(&m, O_NSID, 0, 0);
+	n = edns_prepare_query(m.b, m.n, sizeof(m.b));
+	ck_assert_uint_eq(n, 128);
+	/* neither the cookie nor the subnet goes upstream: NSID, keepalive, padding */
+	ck_assert_uint_eq(get16(m.b + 42), 128 - 44);		/* RDLENGTH */
+	ck_assert_uint_eq(get16(m.b + 44), O_NSID);
+	ck_assert_uint_eq(get16(m.b + 48), O_KEEPALIVE);
+	ck_assert_uint_eq(get16(m.b + 52), O_PADDING);
+	ck_assert_uint_eq(get16(m.b + 54), 128 - 56);
+	/* an answer carrying them (33 + 11 + 44): shared between clients, so they go */
+	put_hdr(&m, 1, 0x8180, 1, 0, 0, 1);
+	put_question(&m, "www.example.com", T_A, C_IN);
+	put_opt_hdr(&m, 1232, 0, 4 + 24 + 4 + 8 + 4 + 2);
+	put_option(&m, O_COOKIE, 24, 0xc0);
+	put_option(&m, O_ECS, 8, 0xec);
+	put_option(&m, O_EDE, 2, 0);
+	n = edns_clean_answer(m.b, m.n, false);
+	ck_assert_uint_eq(n, 33 + 11 + 6);
+	ck_assert_uint_eq(get16(m.b + 42), 6);
+	ck_assert_uint_eq(get16(m.b + 44), O_EDE);
+}
+END_TEST
+
 static Suite *edns_suite(void)
 {
 	Suite *s = suite_create("edns");
@@ -839,6 +875,7 @@ static Suite *edns_suite(void)
 	tcase_add_test(tc, clean_moves_records_after_opt);
 	tcase_add_test(tc, clean_malformed_returns_0);
 	tcase_add_test(tc, clean_signed_answer_unchanged);
+	tcase_add_test(tc, subnet_and_cookies_are_dropped_both_ways);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keepalive");
@@ -848,6 +885,7 @@ static Suite *edns_suite(void)
 	suite_add_tcase(s, tc);
 	return s;
 }
+
 
 int main(void)
 {

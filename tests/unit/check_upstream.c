@@ -69,6 +69,7 @@ struct plan {
 	bool tls12;		/* TLS 1.2 at most */
 	bool no_accept;		/* listen, but never accept: no TLS handshake */
 	bool concurrent;	/* serve each connection in its own process, all at once */
+	int mute_first_after;	/* first connection: answer this many, then nothing (0: off) */
 };
 
 /* What the server saw; shared memory, written by the child only. */
@@ -189,7 +190,8 @@ static void serve_conn(SSL *s, int conn, const struct plan *pl)
 				bump(&st->padded);
 			if (olen > sizeof(out) - 2 * 400)
 				_exit(3);	/* the test sends nothing that large */
-			if (pl->silent || (pl->answer_only && idx >= pl->answer_only) || idx < pl->answer_from)
+			if (pl->silent || (pl->answer_only && idx >= pl->answer_only) || idx < pl->answer_from ||
+			    (conn == 0 && pl->mute_first_after && conn_queries > pl->mute_first_after))
 				continue;
 			if (conn == 0 && pl->runt) {
 				memcpy(out + olen, "\0\3abc", 5);
@@ -699,7 +701,7 @@ START_TEST(server_tcp_close_mid_batch_resends_the_rest)
 }
 END_TEST
 
-START_TEST(server_that_never_answers_gives_servfail_within_the_deadline)
+START_TEST(server_that_never_answers_gives_servfail_at_the_deadline)
 {
 	struct plan pl;
 	uint64_t t0;
@@ -715,17 +717,18 @@ START_TEST(server_that_never_answers_gives_servfail_within_the_deadline)
 	send_query(1, 0x3001);
 	run_until(2, 2000);
 	ck_assert_int_eq(nreplies, 2);
-	/* half-way the connection is found silent since they went out and never answering:
-	 * the upstream is down, and with no other one they get SERVFAIL then, not at the deadline */
+	/* half-way there is nowhere else to send them (one upstream, one connection): at the
+	 * deadline the connection has been silent throughout, never answering: down */
 	for (int k = 0; k < 2; k++) {
 		const struct reply *r = reply_of(k);
 
 		check_servfail(r, k, (uint16_t)(0x3000 + k));
-		ck_assert_uint_ge(r->at - t0, 150);
-		ck_assert_uint_lt(r->at - t0, 300 + 100);
+		ck_assert_uint_ge(r->at - t0, 300);
+		ck_assert_uint_lt(r->at - t0, 1300);
 	}
 	ck_assert_int_eq(wait_stat(&st->queries, 2, 1000), 2);	/* they were sent */
-	ck_assert_uint_eq(m.hedged, 2);
+	ck_assert_uint_eq(m.hedged, 0);
+	ck_assert_uint_ge(m.timeouts, 1);
 	ck_assert_uint_eq(m.answers[MR_SERVFAIL], 2);
 	ck_assert_uint_eq(m.tls_failures, 1);
 	ck_assert_uint_eq(m.inflight, 0);
@@ -734,7 +737,7 @@ START_TEST(server_that_never_answers_gives_servfail_within_the_deadline)
 }
 END_TEST
 
-START_TEST(silent_connection_is_dropped_and_its_query_resent)
+START_TEST(silent_connection_is_dropped_after_a_whole_deadline)
 {
 	struct plan pl;
 	uint64_t t1;
@@ -749,8 +752,8 @@ START_TEST(silent_connection_is_dropped_and_its_query_resent)
 	run_until(1, 2000);
 	ck_assert_int_eq(nreplies, 1);
 	check_answer(reply_of(0), 0, 0x3100);
-	/* half-way to its deadline its connection has said nothing since: it is closed (it
-	 * answered before: lost on the way, no failure) and the query goes out on a new one */
+	/* sent after the last bytes arrived: at its deadline the connection was silent a whole
+	 * deadline; it answered before, so it is lost on the way, not a broken upstream */
 	t1 = loop_now(lp);
 	send_query(1, 0x3101);
 	run_until(2, 2000);
@@ -758,18 +761,13 @@ START_TEST(silent_connection_is_dropped_and_its_query_resent)
 	check_servfail(reply_of(1), 1, 0x3101);
 	ck_assert_uint_ge(replies[1].at - t1, 300);
 	ck_assert_int_eq(wait_stat(&st->clean_closes, 1, 1000), 1);
-	ck_assert_int_eq(wait_stat(&st->queries, 3, 1000), 3);	/* query 1 twice */
-	ck_assert_uint_eq(m.hedged, 1);
-	ck_assert_uint_eq(m.handshakes, 2);
 	ck_assert_uint_eq(m.tls_failures, 0);
-	/* the new connection never answers anything: half-way through the next query the
-	 * upstream is down, and that query gets SERVFAIL there */
-	t1 = loop_now(lp);
+	/* the next query opens a new connection, which never answers: now it is down */
 	send_query(2, 0x3102);
 	run_until(3, 2000);
 	ck_assert_int_eq(nreplies, 3);
 	check_servfail(reply_of(2), 2, 0x3102);
-	ck_assert_uint_lt(replies[2].at - t1, 300);
+	ck_assert_uint_eq(m.handshakes, 2);
 	ck_assert_uint_eq(m.tls_failures, 1);
 	/* so the one after fails at once: no client query goes to a down upstream */
 	t1 = loop_now(lp);
@@ -778,7 +776,45 @@ START_TEST(silent_connection_is_dropped_and_its_query_resent)
 	ck_assert_int_eq(nreplies, 4);
 	check_servfail(reply_of(3), 3, 0x3103);
 	ck_assert_uint_lt(replies[3].at - t1, 100);
-	ck_assert_int_eq(peek(&st->queries), 4);
+	ck_assert_int_eq(peek(&st->queries), 3);
+}
+END_TEST
+
+START_TEST(query_on_a_silent_connection_is_resent_half_way)
+{
+	struct plan pl;
+	uint64_t t1;
+	int port, healthy;
+
+	plan_init(&pl);
+	pl.concurrent = true;
+	pl.mute_first_after = 1;	/* the first connection answers once, then never again */
+	port = start_server(&pl);
+	test_max_conns = 2;
+	make_pool(port, AUTH_NAME, 600, 30000, 16);
+	tick();
+	send_query(0, 0x3300);
+	run_until(1, 2000);
+	check_answer(reply_of(0), 0, 0x3300);
+	/* half-way (300 ms) its connection has said nothing: it goes out on a second one */
+	t1 = loop_now(lp);
+	send_query(1, 0x3301);
+	run_until(2, 2000);
+	check_answer(reply_of(1), 1, 0x3301);
+	ck_assert_uint_ge(replies[1].at - t1, 300);
+	ck_assert_uint_lt(replies[1].at - t1, 600);
+	ck_assert_uint_eq(m.hedged, 1);
+	ck_assert_uint_eq(m.handshakes, 2);
+	/* slow is not broken: no failure, and it is still usable */
+	ck_assert_uint_eq(m.tls_failures, 0);
+	free(render(&healthy));
+	ck_assert_int_eq(healthy, 1);
+	/* the silent one takes no new query: the next one is answered at once */
+	t1 = loop_now(lp);
+	send_query(2, 0x3302);
+	run_until(3, 2000);
+	check_answer(reply_of(2), 2, 0x3302);
+	ck_assert_uint_lt(replies[2].at - t1, 200);
 }
 END_TEST
 
@@ -1278,8 +1314,9 @@ int main(void)
 	tcase_add_test(tc, answer_to_another_question_is_dropped);
 	tcase_add_test(tc, server_close_notify_mid_batch_resends_the_rest);
 	tcase_add_test(tc, server_tcp_close_mid_batch_resends_the_rest);
-	tcase_add_test(tc, server_that_never_answers_gives_servfail_within_the_deadline);
-	tcase_add_test(tc, silent_connection_is_dropped_and_its_query_resent);
+	tcase_add_test(tc, server_that_never_answers_gives_servfail_at_the_deadline);
+	tcase_add_test(tc, silent_connection_is_dropped_after_a_whole_deadline);
+	tcase_add_test(tc, query_on_a_silent_connection_is_resent_half_way);
 	tcase_add_test(tc, down_upstream_is_probed_in_the_background);
 	tcase_add_test(tc, refused_connection_gives_servfail_quickly_and_marks_it_down);
 	tcase_add_test(tc, refused_upstream_fails_over_to_the_next);
