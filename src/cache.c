@@ -10,10 +10,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "dns.h"
+#include "siphash.h"
 #include "wire.h"
 
 /* RFC 1035 4.1.1 header bits */
@@ -53,87 +52,25 @@ struct cache {
 	struct cache_stats st;
 };
 
-/* ---- the key's hash: SipHash-1-3 (as Redis src/siphash.c), keyed once per process ---- */
+/* ---- the key's hash, keyed once per process (before any worker starts) ---- */
 
-static uint64_t sip_key[2];
+static struct siphash_key sip_key;
 static bool sip_keyed;
-
-/* Draw the hash key on first use (before any worker thread starts). */
-static void sip_seed(void)
-{
-	uint64_t k[2];
-
-	if (sip_keyed)
-		return;
-	if (getrandom(k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k)) {
-		struct timespec ts;
-
-		/* no entropy yet: weaker, but still not a constant an attacker knows */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		k[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)&ts;
-		k[1] = (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)sip_key;
-	}
-	sip_key[0] = k[0];
-	sip_key[1] = k[1];
-	sip_keyed = true;
-}
-
-#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND(v0, v1, v2, v3)					\
-	do {								\
-		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
-		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;			\
-		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;			\
-		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
-	} while (0)
-
-static uint64_t le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t siphash13(const uint8_t *in, size_t len)
-{
-	uint64_t v0 = 0x736f6d6570736575u ^ sip_key[0];
-	uint64_t v1 = 0x646f72616e646f6du ^ sip_key[1];
-	uint64_t v2 = 0x6c7967656e657261u ^ sip_key[0];
-	uint64_t v3 = 0x7465646279746573u ^ sip_key[1];
-	uint64_t b = (uint64_t)len << 56, m;
-	size_t i;
-
-	for (i = 0; i + 8 <= len; i += 8) {
-		m = le64(in + i);
-		v3 ^= m;
-		SIPROUND(v0, v1, v2, v3);
-		v0 ^= m;
-	}
-	for (size_t j = 0; i + j < len; j++)
-		b |= (uint64_t)in[i + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND(v0, v1, v2, v3);
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
-	SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
-}
 
 static uint32_t key_hash(const struct cache_key *k)
 {
 	uint8_t buf[DNS_MAX_NAME + 5];
 	uint64_t h;
 
-	sip_seed();
+	if (!sip_keyed) {
+		siphash_key_new(&sip_key);
+		sip_keyed = true;
+	}
 	memcpy(buf, k->name, k->name_len);
 	wire_put_u16(buf + k->name_len, k->qtype);
 	wire_put_u16(buf + k->name_len + 2, k->qclass);
 	buf[k->name_len + 4] = k->flags;
-	h = siphash13(buf, (size_t)k->name_len + 5);
+	h = siphash(&sip_key, buf, (size_t)k->name_len + 5);
 	return (uint32_t)(h ^ h >> 32);
 }
 
@@ -207,7 +144,6 @@ struct cache *cache_new(unsigned max_entries, size_t max_bytes, unsigned stale_s
 
 	if (max_entries == 0)
 		return NULL;
-	sip_seed();
 	while (n < max_entries && n < MAX_BUCKETS)
 		n <<= 1;
 	c = calloc(1, sizeof(*c));

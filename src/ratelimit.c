@@ -19,8 +19,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
+
+#include "siphash.h"
 
 #define MILLI		1000u		/* thousandths of a token per token */
 #define NONE		UINT32_MAX	/* end of a hash chain or the LRU list */
@@ -45,63 +45,12 @@ struct ratelimit {
 	uint64_t rate;		/* thousandths of a token per ms: the QPS */
 	uint64_t depth;		/* bucket size in thousandths: QPS * RL_BURST_S */
 	uint64_t full_ms;	/* ms in which an empty bucket fills up */
-	uint64_t k0, k1;	/* hash key */
+	struct siphash_key key;	/* so outsiders cannot aim at one chain */
 	uint32_t used;		/* entries handed out so far */
 	uint32_t head, tail;	/* LRU list */
 	uint32_t chain[BUCKETS];
 	struct rl_entry e[];
 };
-
-/* ---- SipHash-2-4 over one key (Aumasson, Bernstein 2012) ---- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-static void sip_round(uint64_t v[4])
-{
-	v[0] += v[1]; v[1] = ROTL(v[1], 13); v[1] ^= v[0]; v[0] = ROTL(v[0], 32);
-	v[2] += v[3]; v[3] = ROTL(v[3], 16); v[3] ^= v[2];
-	v[0] += v[3]; v[3] = ROTL(v[3], 21); v[3] ^= v[0];
-	v[2] += v[1]; v[1] = ROTL(v[1], 17); v[1] ^= v[2]; v[2] = ROTL(v[2], 32);
-}
-
-static uint64_t load64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t siphash(uint64_t k0, uint64_t k1, const uint8_t *in, size_t len)
-{
-	uint64_t v[4] = {
-		k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
-		k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL,
-	};
-	uint8_t last[8] = { 0 };
-	size_t i;
-	uint64_t m;
-
-	for (i = 0; i + 8 <= len; i += 8) {
-		m = load64(in + i);
-		v[3] ^= m;
-		sip_round(v);
-		sip_round(v);
-		v[0] ^= m;
-	}
-	memcpy(last, in + i, len - i);
-	last[7] = (uint8_t)len;
-	m = load64(last);
-	v[3] ^= m;
-	sip_round(v);
-	sip_round(v);
-	v[0] ^= m;
-	v[2] ^= 0xff;
-	for (int r = 0; r < 4; r++)
-		sip_round(v);
-	return v[0] ^ v[1] ^ v[2] ^ v[3];
-}
 
 /* ---- table ---- */
 
@@ -131,7 +80,7 @@ static bool key_make(const union sockaddr_any *a, struct rl_key *k)
 
 static uint32_t key_hash(const struct ratelimit *r, const struct rl_key *k)
 {
-	return (uint32_t)siphash(r->k0, r->k1, (const uint8_t *)k, sizeof(*k)) & (BUCKETS - 1);
+	return (uint32_t)siphash(&r->key, k, sizeof(*k)) & (BUCKETS - 1);
 }
 
 static void lru_unlink(struct ratelimit *r, uint32_t i)
@@ -203,7 +152,6 @@ static struct rl_entry *entry_get(struct ratelimit *r, const struct rl_key *k, u
 struct ratelimit *ratelimit_new(unsigned qps)
 {
 	struct ratelimit *r;
-	uint64_t seed[2];
 
 	if (qps == 0)
 		return calloc(1, sizeof(*r));	/* rate 0: allows everything */
@@ -215,13 +163,7 @@ struct ratelimit *ratelimit_new(unsigned qps)
 	if (r->depth < MILLI)
 		r->depth = MILLI;
 	r->full_ms = (r->depth + r->rate - 1) / r->rate;
-	if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
-		/* no entropy yet: collisions become guessable, the table stays bounded */
-		seed[0] = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)r;
-		seed[1] = (uint64_t)clock() ^ 0x9e3779b97f4a7c15ULL;
-	}
-	r->k0 = seed[0];
-	r->k1 = seed[1];
+	siphash_key_new(&r->key);
 	r->head = r->tail = NONE;
 	for (uint32_t i = 0; i < BUCKETS; i++)
 		r->chain[i] = NONE;
