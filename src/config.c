@@ -57,6 +57,7 @@ void config_usage(void)
 "                           authentication name and optional SPKI pins (RFC 7858 4.2).\n"
 "                           Default: 1.1.1.1@853#cloudflare-dns.com 9.9.9.9@853#dns.quad9.net\n"
 "  --pin sha256/BASE64      SPKI pin for the --upstream just before it\n"
+"  --upstream-ca PATH       CA certificates for the --upstream just before it only\n"
 "  --ca-file PATH           CA certificates to verify upstreams with, instead of the\n"
 "                           system store\n"
 "  --metrics ADDR:PORT      serve Prometheus text on /metrics and health on /health\n"
@@ -192,7 +193,7 @@ int config_parse_upstream(const char *spec, struct upstream_cfg *u, char *err, s
 enum {
 	OPT_MODE = 256, OPT_PORT, OPT_LISTEN, OPT_UPSTREAM, OPT_PIN, OPT_CA_FILE, OPT_METRICS,
 	OPT_MARK, OPT_TIMEOUT, OPT_IDLE, OPT_MAX_INFLIGHT, OPT_MAX_TCP, OPT_QUEUE, OPT_QUEUE_LEN,
-	OPT_FAIL_OPEN, OPT_POLICY, OPT_MAX_CONNS, OPT_CACHE_SIZE, OPT_SERVE_STALE, OPT_RATELIMIT,
+	OPT_FAIL_OPEN, OPT_UPSTREAM_CA, OPT_POLICY, OPT_MAX_CONNS, OPT_CACHE_SIZE, OPT_SERVE_STALE, OPT_RATELIMIT,
 };
 
 static const struct option long_opts[] = {
@@ -201,6 +202,7 @@ static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "upstream", required_argument, NULL, OPT_UPSTREAM },
 	{ "pin", required_argument, NULL, OPT_PIN },
+	{ "upstream-ca", required_argument, NULL, OPT_UPSTREAM_CA },
 	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "mark", required_argument, NULL, OPT_MARK },
@@ -308,6 +310,13 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 			u->npins++;
 			break;
 		}
+		case OPT_UPSTREAM_CA:
+			if (c->nupstreams == 0)
+				return errf(err, errlen, "--upstream-ca \"%s\": must follow the --upstream it is for", optarg);
+			if (!*optarg)
+				return errf(err, errlen, "--upstream-ca: empty path");
+			c->upstreams[c->nupstreams - 1].ca_file = optarg;
+			break;
 		case OPT_CA_FILE:
 			if (!*optarg)
 				return errf(err, errlen, "--ca-file: empty path");

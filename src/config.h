@@ -31,6 +31,7 @@ enum cfg_policy {
 struct upstream_cfg {
 	union sockaddr_any addr;
 	char name[256];			/* RFC 8310 authentication domain name */
+	const char *ca_file;		/* --upstream-ca: its own CA certificates; NULL: --ca-file's */
 	uint8_t pins[CFG_MAX_PINS][CFG_PIN_LEN];
 	int npins;
 	char label[SOCK_ADDRSTRLEN + 256 + 8];	/* "IP@PORT#NAME", for logs and metrics */

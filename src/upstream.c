@@ -76,6 +76,7 @@ struct upstream {
 	const struct upstream_cfg *cfg;
 	struct pool *pool;
 	unsigned idx;
+	SSL_CTX *ctx;			/* the pool's, or its own with --upstream-ca */
 	SSL_SESSION *session;		/* for resumption; only from a verified connection */
 	struct tls_spki_set session_spki; /* the chain that session was verified with */
 	struct upconn conns[CFG_MAX_CONNS];
@@ -611,7 +612,7 @@ static void conn_io(struct loop *l, int fd, void *arg, uint32_t ev)
 		}
 		c->verified = false;
 		c->spki = c->up->session_spki;	/* what a resumed handshake is checked against */
-		c->ssl = tls_new(c->up->pool->ctx, c->up->cfg, fd, c->up->session);
+		c->ssl = tls_new(c->up->ctx, c->up->cfg, fd, c->up->session);
 		c->answers = 0;
 		c->fatal = false;
 		if (!c->ssl) {
@@ -848,6 +849,20 @@ struct pool *pool_new(struct loop *l, const struct config *cfg, struct qtable *q
 		u->cfg = &cfg->upstreams[i];
 		u->pool = p;
 		u->idx = i;
+		u->ctx = p->ctx;
+		if (u->cfg->ca_file) {
+			char e[400];
+
+			u->ctx = tls_ctx_new(u->cfg->ca_file, on_new_session, e, sizeof(e));
+			if (!u->ctx) {
+				/* tls.c names --ca-file: this one came from --upstream-ca */
+				snprintf(err, errlen, "--upstream-ca%s (for %s)",
+					 strncmp(e, "--ca-file", 9) == 0 ? e + 9 : e, u->cfg->label);
+				p->n = i;
+				pool_free(p);
+				return NULL;
+			}
+		}
 		loop_timer_init(&u->probe, upstream_probe, u);
 		for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
 			struct upconn *c = &u->conns[j];
@@ -882,6 +897,8 @@ void pool_free(struct pool *p)
 		}
 		if (u->session)
 			SSL_SESSION_free(u->session);
+		if (u->ctx && u->ctx != p->ctx)
+			SSL_CTX_free(u->ctx);
 	}
 	SSL_CTX_free(p->ctx);
 	free(p);

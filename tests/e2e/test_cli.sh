@@ -52,6 +52,7 @@ bad --mode nfqueue --queue 65536 -- --queue
 bad --mode nfqueue --queue-len 0 -- --queue-len
 bad --fail-open -- --fail-open
 bad --policy random -- --policy
+bad --upstream-ca /tmp/x.pem -- --upstream-ca
 bad --cache-size 0 --serve-stale 60 -- --serve-stale
 bad --no-such-flag -- --no-such-flag
 bad --port -- --port
@@ -61,7 +62,7 @@ bad stray -- stray
 help=$(run --help)
 rc=$?
 missing=""
-for f in mode port listen upstream pin ca-file metrics mark timeout idle-timeout max-inflight max-tcp-clients \
+for f in mode port listen upstream pin upstream-ca ca-file metrics mark timeout idle-timeout max-inflight max-tcp-clients \
 	queue queue-len fail-open policy max-conns cache-size serve-stale ratelimit verbose help version; do
 	grep -q -- "--$f" <<<"$help" || missing+=" --$f"
 	# and the flag really exists: an unknown one would say "unknown option"

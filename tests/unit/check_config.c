@@ -714,6 +714,21 @@ START_TEST(args_bad_pool_and_cache_flags_fail)
 }
 END_TEST
 
+START_TEST(args_upstream_ca_attaches_to_previous_upstream)
+{
+	struct config c;
+	struct args a;
+
+	ck_assert_int_eq(parse(&c, &a, "--upstream", "192.0.2.1#a.example", "--upstream", "192.0.2.2#b.example",
+			       "--upstream-ca", "/etc/b-ca.pem", "--ca-file", "/etc/all.pem", (char *)NULL), 0);
+	ck_assert_ptr_null(c.upstreams[0].ca_file);
+	ck_assert_str_eq(c.upstreams[1].ca_file, "/etc/b-ca.pem");
+	ck_assert_str_eq(c.ca_file, "/etc/all.pem");
+	PARSE_FAILS("--upstream-ca", "--upstream-ca", "/etc/x.pem", "--upstream", "192.0.2.1#a.example");
+	PARSE_FAILS("--upstream-ca", "--upstream", "192.0.2.1#a.example", "--upstream-ca", "");
+}
+END_TEST
+
 START_TEST(args_bad_mode_fails)
 {
 	PARSE_FAILS("--mode", "--mode", "nat");
@@ -1035,6 +1050,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, args_metrics);
 	tcase_add_test(tc, args_bad_metrics_fails);
 	tcase_add_test(tc, args_bad_mode_fails);
+	tcase_add_test(tc, args_upstream_ca_attaches_to_previous_upstream);
 	tcase_add_test(tc, args_upstream_pool_and_cache_flags);
 	tcase_add_test(tc, args_bad_pool_and_cache_flags_fail);
 	tcase_add_test(tc, args_nfqueue_mode_and_its_flags);

@@ -483,6 +483,7 @@ static void check_servfail(const struct reply *r, int k, uint16_t id)
 /* ---- the pool under test ---- */
 
 static unsigned test_max_conns = 1;		/* --max-conns of the next pool */
+static bool test_own_ca;			/* the test CA as --upstream-ca of upstream 0, none global */
 static enum cfg_policy test_policy = POLICY_ORDERED;	/* --policy of the next pool */
 
 static void make_pool_spec(const char *const *specs, int nspecs, unsigned timeout_ms,
@@ -508,6 +509,10 @@ static void make_pool_spec(const char *const *specs, int nspecs, unsigned timeou
 	PEM_write_X509(f, ca_cert);
 	fclose(f);
 	cfg.ca_file = ca_path;
+	if (test_own_ca) {
+		cfg.ca_file = NULL;		/* the system store, which does not know the test CA */
+		cfg.upstreams[0].ca_file = ca_path;
+	}
 	cfg.mark = 0;
 	cfg.timeout_ms = timeout_ms;
 	cfg.idle_timeout_ms = idle_ms;
@@ -552,6 +557,7 @@ static void assert_sample(const char *page, const char *metric, int port, unsign
 
 static void setup(void)
 {
+	test_own_ca = false;
 	test_max_conns = 1;
 	test_policy = POLICY_ORDERED;
 	signal(SIGPIPE, SIG_IGN);	/* as the daemon does: writes to a closed peer are errors */
@@ -1013,6 +1019,70 @@ START_TEST(unverified_server_never_sees_a_query)
 }
 END_TEST
 
+START_TEST(upstream_with_its_own_ca_is_verified_with_it)
+{
+	struct plan pl;
+	int port;
+
+	plan_init(&pl);
+	port = start_server(&pl);
+	test_own_ca = true;
+	make_pool(port, AUTH_NAME, 3000, 30000, 16);
+	tick();
+	send_query(0, 0x4300);
+	run_until(1, 3000);
+	check_answer(reply_of(0), 0, 0x4300);
+	ck_assert_uint_eq(m.handshakes, 1);
+	ck_assert_uint_eq(m.tls_failures, 0);
+}
+END_TEST
+
+START_TEST(without_its_ca_the_same_server_is_refused)
+{
+	struct plan pl;
+	char spec[128];
+	const char *specs[1] = { spec };
+	int port;
+
+	plan_init(&pl);
+	port = start_server(&pl);
+	snprintf(spec, sizeof(spec), "127.0.0.1@%d#%s", port, AUTH_NAME);
+	make_pool_spec(specs, 1, 3000, 30000, 16);
+	/* the same pool but with only the system store: a new pool, no CA of its own */
+	pool_free(pool);
+	qtable_destroy(&qt);
+	cfg.ca_file = NULL;
+	{
+		char err[256];
+
+		pool = pool_new(lp, &cfg, &qt, &m, err, sizeof(err));
+		ck_assert_ptr_nonnull(pool);
+		ck_assert_int_eq(qtable_init(&qt, 16, 3000, lp, pool, &m), 0);
+	}
+	tick();
+	send_query(0, 0x4301);
+	run_until(1, 3000);
+	check_servfail(reply_of(0), 0, 0x4301);
+	ck_assert_uint_eq(m.tls_failures, 1);
+	ck_assert_int_eq(peek(&st->queries), 0);
+}
+END_TEST
+
+START_TEST(unreadable_upstream_ca_fails_the_pool)
+{
+	char err[256];
+
+	memset(&cfg, 0, sizeof(cfg));
+	ck_assert_int_eq(config_parse_upstream("192.0.2.1#dot.example", &cfg.upstreams[0], err, sizeof(err)), 0);
+	cfg.upstreams[0].ca_file = "/nonexistent/ca.pem";
+	cfg.nupstreams = 1;
+	cfg.timeout_ms = 3000;
+	ck_assert_ptr_null(pool_new(lp, &cfg, &qt, &m, err, sizeof(err)));
+	ck_assert_msg(strncmp(err, "--upstream-ca \"/nonexistent/ca.pem\"", 35) == 0, "%s", err);
+	ck_assert_ptr_nonnull(strstr(err, "192.0.2.1@853#dot.example"));
+}
+END_TEST
+
 START_TEST(idle_connection_is_closed_and_the_next_query_resumes)
 {
 	struct plan pl;
@@ -1322,6 +1392,9 @@ int main(void)
 	tcase_add_test(tc, refused_upstream_fails_over_to_the_next);
 	tcase_add_test(tc, upstream_that_closes_without_answering_fails_over);
 	tcase_add_test(tc, unverified_server_never_sees_a_query);
+	tcase_add_test(tc, upstream_with_its_own_ca_is_verified_with_it);
+	tcase_add_test(tc, without_its_ca_the_same_server_is_refused);
+	tcase_add_test(tc, unreadable_upstream_ca_fails_the_pool);
 	tcase_add_test(tc, idle_connection_is_closed_and_the_next_query_resumes);
 	tcase_add_test(tc, queries_of_one_iteration_share_a_handshake_and_a_write);
 	tcase_add_test(tc, load_opens_more_connections_up_to_the_cap);
