@@ -42,100 +42,25 @@
 #define T0		1000000u	/* an arbitrary start of the monotonic clock, ms */
 #define SEC(s)		((uint64_t)(s) * 1000)
 
-/* ---- a tiny message builder that remembers where TTLs are ---- */
+/* ---- the shared message builder, remembering where TTLs are ---- */
 
-struct msg {
-	uint8_t b[4096];
-	size_t n;
-	size_t ttl_at[16];	/* offsets of the TTL fields of non-OPT records, in order */
-	unsigned nttl;
+#define DNSMSG_FIELDS							\
+	size_t ttl_at[16];	/* offsets of the TTL fields of non-OPT records, in order */ \
+	unsigned nttl;							\
 	size_t opt_ttl_at;	/* offset of the OPT record's TTL field, 0 if none */
-};
+#define DNSMSG_ON_TTL(m, type) record_ttl(m, type)
+struct msg;
+static void record_ttl(struct msg *m, uint16_t type);
+#include "dnsmsg.h"
 
-static void put8(struct msg *m, uint8_t v)
+static void record_ttl(struct msg *m, uint16_t type)
 {
-	ck_assert_uint_lt(m->n, sizeof(m->b));
-	m->b[m->n++] = v;
-}
-
-static void put16(struct msg *m, uint16_t v)
-{
-	put8(m, (uint8_t)(v >> 8));
-	put8(m, (uint8_t)v);
-}
-
-static void put32(struct msg *m, uint32_t v)
-{
-	put16(m, (uint16_t)(v >> 16));
-	put16(m, (uint16_t)v);
-}
-
-static void put_bytes(struct msg *m, const void *p, size_t len)
-{
-	ck_assert_uint_le(m->n + len, sizeof(m->b));
-	if (len)
-		memcpy(m->b + m->n, p, len);
-	m->n += len;
-}
-
-/* "www.example.com" as labels plus the root; "" is the root alone. */
-static void put_name(struct msg *m, const char *dotted)
-{
-	const char *p = dotted;
-
-	while (*p) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-
-		put8(m, (uint8_t)len);
-		put_bytes(m, p, len);
-		p += len;
-		if (*p == '.')
-			p++;
-	}
-	put8(m, 0);
-}
-
-/* RFC 1035 4.1.4: a pointer to offset @off. */
-static void put_ptr(struct msg *m, uint16_t off)
-{
-	put16(m, (uint16_t)(0xc000 | off));
-}
-
-static void put_hdr(struct msg *m, uint16_t id, uint16_t flags, uint16_t qd, uint16_t an, uint16_t ns,
-		    uint16_t ar)
-{
-	memset(m, 0, sizeof(*m));
-	put16(m, id);
-	put16(m, flags);
-	put16(m, qd);
-	put16(m, an);
-	put16(m, ns);
-	put16(m, ar);
-}
-
-static void put_question(struct msg *m, const char *name, uint16_t type, uint16_t class)
-{
-	put_name(m, name);
-	put16(m, type);
-	put16(m, class);
-}
-
-/* RFC 1035 4.1.3: fixed fields after an owner already written. */
-static void put_rr_tail(struct msg *m, uint16_t type, uint16_t class, uint32_t ttl, const void *rdata,
-			uint16_t rdlen)
-{
-	put16(m, type);
-	put16(m, class);
 	if (type == T_OPT) {
 		m->opt_ttl_at = m->n;
 	} else {
 		ck_assert_uint_lt(m->nttl, 16);
 		m->ttl_at[m->nttl++] = m->n;
 	}
-	put32(m, ttl);
-	put16(m, rdlen);
-	put_bytes(m, rdata, rdlen);
 }
 
 /* An A record owned by a pointer to the question name (offset 12). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "dnsmsg.h"
 #include "unit.h"
 
 /* RFC 1035 4.1.1 header flag bits, spelled out here rather than taken from dns.c */
@@ -32,91 +33,6 @@
 #define C_ANY		255
 
 /* ---- a tiny message builder ---- */
-
-struct msg {
-	uint8_t b[4096];
-	size_t n;
-};
-
-static void put8(struct msg *m, uint8_t v)
-{
-	ck_assert_uint_lt(m->n, sizeof(m->b));
-	m->b[m->n++] = v;
-}
-
-static void put16(struct msg *m, uint16_t v)
-{
-	put8(m, (uint8_t)(v >> 8));
-	put8(m, (uint8_t)v);
-}
-
-static void put32(struct msg *m, uint32_t v)
-{
-	put16(m, (uint16_t)(v >> 16));
-	put16(m, (uint16_t)v);
-}
-
-static void put_bytes(struct msg *m, const void *p, size_t len)
-{
-	ck_assert_uint_le(m->n + len, sizeof(m->b));
-	if (len)
-		memcpy(m->b + m->n, p, len);
-	m->n += len;
-}
-
-/* "www.example.com" as labels plus the root; "" or "." is the root alone. */
-static void put_name(struct msg *m, const char *dotted)
-{
-	const char *p = dotted;
-
-	while (*p && strcmp(p, ".") != 0) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-
-		put8(m, (uint8_t)len);
-		put_bytes(m, p, len);
-		p += len;
-		if (*p == '.')
-			p++;
-	}
-	put8(m, 0);
-}
-
-/* A compression pointer to offset @off (RFC 1035 4.1.4). */
-static void put_ptr(struct msg *m, uint16_t off)
-{
-	put16(m, (uint16_t)(0xc000 | off));
-}
-
-static void put_hdr(struct msg *m, uint16_t id, uint16_t flags, uint16_t qd, uint16_t an,
-		    uint16_t ns, uint16_t ar)
-{
-	m->n = 0;
-	put16(m, id);
-	put16(m, flags);
-	put16(m, qd);
-	put16(m, an);
-	put16(m, ns);
-	put16(m, ar);
-}
-
-static void put_question(struct msg *m, const char *name, uint16_t type, uint16_t class)
-{
-	put_name(m, name);
-	put16(m, type);
-	put16(m, class);
-}
-
-/* Fixed RR fields after an owner name already written. */
-static void put_rr_tail(struct msg *m, uint16_t type, uint16_t class, uint32_t ttl,
-			const void *rdata, uint16_t rdlen)
-{
-	put16(m, type);
-	put16(m, class);
-	put32(m, ttl);
-	put16(m, rdlen);
-	put_bytes(m, rdata, rdlen);
-}
 
 /* An A record owned by a pointer to @owner (usually 12, the question name). */
 static void put_a_ptr(struct msg *m, uint16_t owner, uint8_t last_octet)
