@@ -10,10 +10,10 @@ stale answers, bit 1 serves into a small buffer, bit 2 asks with the answer's
 own question, bit 3 asks again with the letters' case flipped.
 Run: python3 tests/fuzz/corpus/make_cache_seeds.py
 """
-import os
 import struct
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cache")
+from seedwire import hdr, opt, ptr, question, rr, write_corpus
+
 
 QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
 A, NS, CNAME, SOA, TXT, AAAA, OPT = 1, 2, 5, 6, 16, 28, 41
@@ -22,33 +22,16 @@ NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
 STALE, SMALL, OWNQ, FLIP = 1, 2, 4, 8
 
 
-def hdr(id_, flags, qd=1, an=0, ns=0, ar=0):
-    return struct.pack("!6H", id_, flags, qd, an, ns, ar)
 
 
-def name(dotted):
-    out = b""
-    for label in dotted.strip(".").split("."):
-        if label:
-            out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
 
 
-def ptr(off):
-    return struct.pack("!H", 0xC000 | off)
 
 
-def question(dotted, qtype=A, qclass=IN):
-    return name(dotted) + struct.pack("!HH", qtype, qclass)
 
 
-def rr(owner, rtype, rclass, ttl, rdata):
-    return owner + struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
 
 
-def opt(udp=1232, ttl=0):
-    """RFC 6891 6.1.2: root owner, CLASS = payload size, TTL = ext-rcode/version/DO."""
-    return rr(b"\0", OPT, udp, ttl, b"")
 
 
 def soa(zone_off, ttl, minimum):
@@ -129,11 +112,7 @@ SEEDS["cname_chain.bin"] = step(OWNQ, b"", _q + _cname + rr(ptr(len(_q) + 12), A
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
-    for fname, data in sorted(SEEDS.items()):
-        with open(os.path.join(OUT, fname), "wb") as f:
-            f.write(data)
-        print(f"{fname:40s} {len(data):5d}")
+    write_corpus("cache", SEEDS)
 
 
 if __name__ == "__main__":

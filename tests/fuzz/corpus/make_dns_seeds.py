@@ -7,43 +7,26 @@ query and as an upstream answer, the two halves as an answer/query pair, and
 names at the first 64 offsets, so seeds cover each of those paths.
 Run: python3 tests/fuzz/corpus/make_dns_seeds.py
 """
-import os
 import struct
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns")
+from seedwire import hdr, name, opt, ptr, question, rr, write_corpus
+
 
 QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
 A, NS, CNAME, SOA, TXT, AAAA, OPT, TSIG = 1, 2, 5, 6, 16, 28, 41, 250
 IN, ANY = 1, 255
 
 
-def hdr(id_, flags, qd=1, an=0, ns=0, ar=0):
-    return struct.pack("!6H", id_, flags, qd, an, ns, ar)
 
 
-def name(dotted):
-    out = b""
-    for label in dotted.strip(".").split("."):
-        if label:
-            out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
 
 
-def ptr(off):
-    return struct.pack("!H", 0xC000 | off)
 
 
-def question(dotted, qtype=A, qclass=IN):
-    return name(dotted) + struct.pack("!HH", qtype, qclass)
 
 
-def rr(owner, rtype, rclass, ttl, rdata):
-    return owner + struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
 
 
-def opt(udp=1232, ttl=0, options=b""):
-    """RFC 6891 6.1.2: root owner, CLASS = payload size, TTL = ext-rcode/version/DO."""
-    return rr(b"\0", OPT, udp, ttl, options)
 
 
 def a(last):
@@ -106,11 +89,7 @@ SEEDS["pair_nodata_answer_then_query.bin"] = (hdr(0x1111, QR | RD | RA) + questi
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
-    for fname, data in sorted(SEEDS.items()):
-        with open(os.path.join(OUT, fname), "wb") as f:
-            f.write(data)
-        print(f"{fname:40s} {len(data):5d}")
+    write_corpus("dns", SEEDS)
 
 
 if __name__ == "__main__":

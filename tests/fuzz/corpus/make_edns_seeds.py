@@ -10,10 +10,10 @@ options, records after the OPT whose compression pointers must move, signed
 messages, and malformed OPTs.
 Run: python3 tests/fuzz/corpus/make_edns_seeds.py
 """
-import os
 import struct
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "edns")
+from seedwire import hdr, name, opt, option, ptr, question, rr, write_corpus
+
 
 QR, AA, TC, RD, RA, AD, CD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0080, 0x0020, 0x0010
 A, NS, SOA, TXT, AAAA, SRV, OPT, SIG, TSIG = 1, 2, 6, 16, 28, 33, 41, 24, 250
@@ -22,38 +22,18 @@ ECS, COOKIE, KEEPALIVE, PADDING, EDE = 8, 10, 11, 12, 15
 DO = 0x00008000
 
 
-def hdr(id_, flags, qd=1, an=0, ns=0, ar=0):
-    return struct.pack("!6H", id_, flags, qd, an, ns, ar)
 
 
-def name(dotted):
-    out = b""
-    for label in dotted.strip(".").split("."):
-        if label:
-            out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
 
 
-def ptr(off):
-    return struct.pack("!H", 0xC000 | off)
 
 
-def question(dotted, qtype=A, qclass=IN):
-    return name(dotted) + struct.pack("!HH", qtype, qclass)
 
 
-def rr(owner, rtype, rclass, ttl, rdata):
-    return owner + struct.pack("!HHIH", rtype, rclass, ttl, len(rdata)) + rdata
 
 
-def option(code, data=b""):
-    """RFC 6891 6.1.2: OPTION-CODE, OPTION-LENGTH, OPTION-DATA."""
-    return struct.pack("!HH", code, len(data)) + data
 
 
-def opt(udp=1232, ttl=0, options=b""):
-    """RFC 6891 6.1.2: root owner, CLASS = payload size, TTL = ext-rcode/version/DO."""
-    return rr(b"\0", OPT, udp, ttl, options)
 
 
 def a(last):
@@ -128,11 +108,7 @@ SEEDS["answer_no_opt.bin"] = _ans_hdr(0)
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
-    for fname, data in sorted(SEEDS.items()):
-        with open(os.path.join(OUT, fname), "wb") as f:
-            f.write(data)
-        print(f"{fname:40s} {len(data):5d}")
+    write_corpus("edns", SEEDS)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ nlmsghdr (16 bytes, host order), nfgenmsg (4), then NFQA_* attributes (RFC 3549
 TLVs, 4-byte aligned), laid out from linux/netfilter/nfnetlink_queue.h.
 Run: python3 tests/fuzz/corpus/make_nfq_seeds.py
 """
-import os
 import struct
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nfq")
+from seedwire import csum, write_corpus
+
 
 NFNL_SUBSYS_QUEUE = 3
 NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT = 0, 1
@@ -32,13 +32,6 @@ def msg(attrs, mtype=(NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET, queue=0):
     return struct.pack("=IHHII", 16 + len(body), mtype, 0, 0, 0) + body
 
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def dns_query(name=b"www.dotproxy.test"):
@@ -72,7 +65,6 @@ def pkt_hdr(pid, proto=0x0800):
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
     q = dns_query()
     v4 = ip4_udp(q)
     v6 = ip6_udp(q)
@@ -92,9 +84,7 @@ def main():
         "short_pkt_hdr": msg([attr(NFQA_PACKET_HDR, b"\0\0\0"), attr(NFQA_PAYLOAD, v4)]),
         "error_msg": struct.pack("=IHHII", 36, 2, 0, 1, 0) + struct.pack("=i", -2) + struct.pack("=IHHII", 16, 0, 0, 0, 0),
     }
-    for name, data in seeds.items():
-        with open(os.path.join(OUT, name), "wb") as f:
-            f.write(data)
+    write_corpus("nfq", seeds)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,10 @@ parses, builds the answer and parses that back, so seeds cover the valid
 paths (options, extension headers) and each way of being refused.
 Run: python3 tests/fuzz/corpus/make_pkt_seeds.py
 """
-import os
 import struct
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pkt")
+from seedwire import csum, write_corpus
+
 
 HOPOPT, ICMP, TCP, UDP, ROUTING, FRAGMENT, ESP, ICMPV6, NONE, DSTOPTS = 0, 1, 6, 17, 43, 44, 50, 58, 59, 60
 DF, MF = 0x4000, 0x2000
@@ -21,14 +21,6 @@ SRC6 = bytes.fromhex("20010db8000000000000000000000010")
 DST6 = bytes.fromhex("20010db8005300000000000000000053")
 
 
-def csum(data):
-    """RFC 1071: one's complement of the one's complement sum, odd octet padded."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def dns_query(name="www.example.com", qtype=1, qid=0x1234):
@@ -124,11 +116,7 @@ SEEDS["v6_truncated.bin"] = udp6(Q)[:60]
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
-    for fname, data in sorted(SEEDS.items()):
-        with open(os.path.join(OUT, fname), "wb") as f:
-            f.write(data)
-        print(f"{fname:40s} {len(data):5d}")
+    write_corpus("pkt", SEEDS)
 
 
 if __name__ == "__main__":
