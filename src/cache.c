@@ -78,19 +78,14 @@ static uint32_t key_hash(const struct cache_key *k)
 
 int cache_key_make(const uint8_t *query, size_t len, struct cache_key *k)
 {
+	struct dns_header h;
 	struct wire w;
-	uint16_t flags, qd, an, ns, ar;
 	int n;
 
 	memset(k, 0, sizeof(*k));
 	wire_init(&w, query, len);
-	wire_skip(&w, 2);
-	flags = wire_u16(&w);
-	qd = wire_u16(&w);
-	an = wire_u16(&w);
-	ns = wire_u16(&w);
-	ar = wire_u16(&w);
-	if (!wire_ok(&w) || qd != 1)
+	dns_read_header(&w, &h);
+	if (!wire_ok(&w) || h.qd != 1)
 		return -1;
 	n = dns_read_name(&w, k->name);
 	k->qtype = wire_u16(&w);
@@ -98,9 +93,9 @@ int cache_key_make(const uint8_t *query, size_t len, struct cache_key *k)
 	if (n < 0 || !wire_ok(&w))
 		return -1;
 	k->name_len = (uint8_t)n;
-	for (uint32_t i = 0; i < (uint32_t)an + ns && wire_ok(&w); i++)
+	for (uint32_t i = 0; i < (uint32_t)h.an + h.ns && wire_ok(&w); i++)
 		dns_skip_rr(&w);
-	for (uint16_t i = 0; i < ar && wire_ok(&w); i++) {
+	for (uint16_t i = 0; i < h.ar && wire_ok(&w); i++) {
 		size_t start = w.pos;
 
 		if (dns_read_name(&w, NULL) == 1 && wire_u16(&w) == DNS_TYPE_OPT) {
@@ -117,9 +112,9 @@ int cache_key_make(const uint8_t *query, size_t len, struct cache_key *k)
 	}
 	if (!wire_ok(&w))
 		return -1;
-	if (flags & HDR_CD)
+	if (h.flags & HDR_CD)
 		k->flags |= CACHE_K_CD;
-	if (flags & HDR_RD)
+	if (h.flags & HDR_RD)
 		k->flags |= CACHE_K_RD;
 	k->hash = key_hash(k);
 	return 0;

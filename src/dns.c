@@ -87,31 +87,26 @@ void dns_skip_rr(struct wire *w)
 
 int dns_check_query(const uint8_t *msg, size_t len, struct dns_query_info *qi)
 {
+	struct dns_header h;
 	struct wire w;
-	uint16_t flags, qdcount, ancount, nscount, arcount;
 
 	memset(qi, 0, sizeof(*qi));
 	if (len < DNS_HDR_LEN)
 		return DNS_QUERY_DROP;
 	wire_init(&w, msg, len);
-	wire_skip(&w, 2);
-	flags = wire_u16(&w);
-	if (flags & DNS_QR)
+	dns_read_header(&w, &h);
+	if (h.flags & DNS_QR)
 		return DNS_QUERY_DROP;
-	qdcount = wire_u16(&w);
-	ancount = wire_u16(&w);
-	nscount = wire_u16(&w);
-	arcount = wire_u16(&w);
-	if (DNS_OPCODE(flags) != 0)
+	if (DNS_OPCODE(h.flags) != 0)
 		return DNS_RCODE_NOTIMP;
-	if (qdcount != 1 || ancount != 0 || nscount != 0)
+	if (h.qd != 1 || h.an != 0 || h.ns != 0)
 		return DNS_RCODE_FORMERR;
 	dns_read_name(&w, NULL);
 	qi->qtype = wire_u16(&w);
 	qi->qclass = wire_u16(&w);
 	qi->question_end = w.pos;
 	qi->udp_size = DNS_UDP_MIN;
-	for (uint16_t i = 0; i < arcount && wire_ok(&w); i++) {
+	for (uint16_t i = 0; i < h.ar && wire_ok(&w); i++) {
 		size_t start = w.pos;
 		uint16_t type, class;
 
@@ -213,19 +208,15 @@ size_t dns_truncate(const uint8_t *ans, size_t alen, uint8_t *out, size_t max)
 	uint32_t opt_ttl = 0;
 	uint16_t opt_class = 0;
 	bool has_opt = false;
+	struct dns_header h;
 	struct wire w;
-	uint16_t qd, an, ns, ar;
 	size_t qend;
 
 	wire_init(&w, ans, alen);
-	wire_skip(&w, 4);
-	qd = wire_u16(&w);
-	an = wire_u16(&w);
-	ns = wire_u16(&w);
-	ar = wire_u16(&w);
-	if (qd > 1)
+	dns_read_header(&w, &h);
+	if (h.qd > 1)
 		return 0;
-	if (qd == 1) {
+	if (h.qd == 1) {
 		dns_read_name(&w, NULL);
 		wire_skip(&w, 4);
 	}
@@ -233,10 +224,10 @@ size_t dns_truncate(const uint8_t *ans, size_t alen, uint8_t *out, size_t max)
 		return 0;
 	qend = w.pos;
 	/* find the OPT record to keep the extended rcode and DO bit */
-	for (uint32_t i = 0; i < (uint32_t)an + ns + ar && wire_ok(&w); i++) {
+	for (uint32_t i = 0; i < (uint32_t)h.an + h.ns + h.ar && wire_ok(&w); i++) {
 		size_t start = w.pos;
 
-		if (dns_read_name(&w, NULL) == 1 && wire_u16(&w) == DNS_TYPE_OPT && i >= (uint32_t)an + ns) {
+		if (dns_read_name(&w, NULL) == 1 && wire_u16(&w) == DNS_TYPE_OPT && i >= (uint32_t)h.an + h.ns) {
 			opt_class = wire_u16(&w);
 			opt_ttl = wire_u32(&w);
 			has_opt = true;

@@ -31,6 +31,23 @@ enum dns_rcode {
 	DNS_RCODE_REFUSED = 5,
 };
 
+/* RFC 1035 4.1.1: the fixed header, as read by dns_read_header(). */
+struct dns_header {
+	uint16_t id, flags;
+	uint16_t qd, an, ns, ar;	/* section counts */
+};
+
+/* Read the header at @w's start (sets the sticky error if the message is shorter). */
+static inline void dns_read_header(struct wire *w, struct dns_header *h)
+{
+	h->id = wire_u16(w);
+	h->flags = wire_u16(w);
+	h->qd = wire_u16(w);
+	h->an = wire_u16(w);
+	h->ns = wire_u16(w);
+	h->ar = wire_u16(w);
+}
+
 /* dns_check_query() verdicts besides an rcode. */
 #define DNS_QUERY_OK	0
 #define DNS_QUERY_DROP	(-1)	/* too short for a header, or QR set: no answer at all */

@@ -39,26 +39,23 @@ struct layout {
  */
 static bool scan(const uint8_t *msg, size_t len, struct layout *lo)
 {
+	struct dns_header h;
 	struct wire w;
-	uint16_t qd, an, ns;
 	uint32_t nrr;
 
 	memset(lo, 0, sizeof(*lo));
 	if (len > DNS_MAX_MSG)
 		return false;
 	wire_init(&w, msg, len);
-	wire_skip(&w, 4);
-	qd = wire_u16(&w);
-	an = wire_u16(&w);
-	ns = wire_u16(&w);
-	lo->arcount = wire_u16(&w);
-	for (uint16_t i = 0; i < qd && wire_ok(&w); i++) {
+	dns_read_header(&w, &h);
+	lo->arcount = h.ar;
+	for (uint16_t i = 0; i < h.qd && wire_ok(&w); i++) {
 		dns_read_name(&w, NULL);
 		wire_skip(&w, 4);
 	}
-	nrr = (uint32_t)an + ns + lo->arcount;
+	nrr = (uint32_t)h.an + h.ns + h.ar;
 	for (uint32_t i = 0; i < nrr && wire_ok(&w); i++) {
-		bool additional = i >= (uint32_t)an + ns;
+		bool additional = i >= (uint32_t)h.an + h.ns;
 		size_t start = w.pos;
 		int owner = dns_read_name(&w, NULL);
 		uint16_t type = wire_u16(&w);
@@ -279,17 +276,14 @@ static void visit_name(struct wire *w, const uint8_t *msg, size_t len, uint8_t *
 static bool walk_names(const uint8_t *msg, size_t len, const struct layout *lo, struct edit *e,
 		       enum pass pass, uint8_t *out)
 {
+	struct dns_header h;
 	struct wire w;
-	uint16_t qd;
 	uint32_t nrr;
 
 	wire_init(&w, msg, len);
-	wire_skip(&w, 4);
-	qd = wire_u16(&w);
-	nrr = wire_u16(&w);
-	nrr += wire_u16(&w);
-	nrr += wire_u16(&w);
-	for (uint16_t i = 0; i < qd && wire_ok(&w); i++) {
+	dns_read_header(&w, &h);
+	nrr = (uint32_t)h.an + h.ns + h.ar;
+	for (uint16_t i = 0; i < h.qd && wire_ok(&w); i++) {
 		visit_name(&w, msg, len, out, e, pass);
 		wire_skip(&w, 4);
 	}
