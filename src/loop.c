@@ -212,6 +212,21 @@ void loop_defer(struct loop *l, struct loop_defer *d)
 	l->defer_tail = &d->next;
 }
 
+void loop_defer_cancel(struct loop *l, struct loop_defer *d)
+{
+	struct loop_defer **pp;
+
+	if (!d->queued)
+		return;
+	for (pp = &l->defer_head; *pp != d; pp = &(*pp)->next)
+		;
+	*pp = d->next;
+	if (!*pp)
+		l->defer_tail = pp;
+	d->queued = false;
+	d->next = NULL;
+}
+
 static void run_deferred(struct loop *l)
 {
 	while (l->defer_head) {

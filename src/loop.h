@@ -57,6 +57,8 @@ static inline bool loop_timer_armed(const struct loop_timer *t) { return t->heap
 
 void loop_defer_init(struct loop_defer *d, loop_cb cb, void *arg);
 void loop_defer(struct loop *l, struct loop_defer *d);
+/* Take @d off the queue if it is on it (before its owner goes away). */
+void loop_defer_cancel(struct loop *l, struct loop_defer *d);
 
 /* Run until loop_stop(). Returns 0, or a negative errno if epoll fails. */
 int loop_run(struct loop *l);

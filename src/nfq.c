@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dgram.h"
 #include "dns.h"
 #include "log.h"
 #include "pkt.h"
@@ -97,6 +98,7 @@ struct nfq_frontend {
 	struct mmsghdr msgs[NFQ_BATCH];
 	struct iovec iov[NFQ_BATCH];
 	_Alignas(8) uint8_t bufs[NFQ_BATCH][NFQ_BUF];	/* netlink messages are 4-byte aligned */
+	struct dgram_batch answers;	/* answers, sent after each loop iteration */
 	uint8_t out[65535];
 };
 
@@ -301,12 +303,10 @@ static void nfq_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 		struct cmsghdr align;
 		uint8_t buf[SOCK_PKTINFO_SPACE];
 	} cbuf;
-	struct iovec iov = { .iov_base = f->out };
-	struct msghdr mh = { .msg_name = &to, .msg_namelen = sock_len(&to), .msg_iov = &iov, .msg_iovlen = 1 };
 	int fd = v6 ? f->raw6 : f->raw4, oif = ctx->ifindex;
 
-	iov.iov_len = pkt_build_udp(f->out, sizeof(f->out), &ctx->server, &ctx->client, msg, len);
-	if (iov.iov_len == 0 || fd < 0) {
+	len = pkt_build_udp(f->out, sizeof(f->out), &ctx->server, &ctx->client, msg, len);
+	if (len == 0 || fd < 0) {
 		f->m->send_errors++;
 		return;
 	}
@@ -319,13 +319,9 @@ static void nfq_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 	} else {
 		to.sin.sin_port = 0;
 	}
-	if (oif > 0) {
-		/* out of the interface the query came in on (the source is in the packet) */
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sock_pktinfo(cbuf.buf, ctx->client.sa.sa_family, NULL, oif);
-	}
-	if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0)
-		f->m->send_errors++;
+	/* out of the interface the query came in on (the source is in the packet) */
+	dgram_send(&f->answers, fd, &to, cbuf.buf,
+		   oif > 0 ? sock_pktinfo(cbuf.buf, ctx->client.sa.sa_family, NULL, oif) : 0, f->out, len);
 }
 
 /* ---------------------------------------------------------------- queries */
@@ -589,6 +585,8 @@ static void destroy(struct nfq_frontend *f)
 		nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
 		(void)mnl_socket_sendto(f->nl, nlh, nlh->nlmsg_len);
 	}
+	if (f->answers.loop)
+		dgram_flush(&f->answers);	/* what is answered goes out before the sockets close */
 	if (f->nl)
 		mnl_socket_close(f->nl);
 	if (f->raw4 >= 0)
@@ -620,6 +618,7 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 	f->raw4 = f->raw6 = -1;
 	f->io.fd = -1;
 	loop_timer_init(&f->retry, on_retry, f);
+	dgram_init(&f->answers, l, &m->send_errors);
 
 	f->raw4 = open_raw(AF_INET, cfg->mark);
 	if (f->raw4 < 0) {

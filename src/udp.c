@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dgram.h"
 #include "dns.h"
 #include "log.h"
 
@@ -55,6 +56,7 @@ struct udp_frontend {
 	struct udp_sock socks[CFG_MAX_LISTEN];
 	struct tsock tsocks[TSOCK_CACHE];
 	uint64_t tsock_clock;
+	struct dgram_batch out;		/* answers, sent after each loop iteration */
 	/* recvmmsg batch */
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
@@ -93,8 +95,10 @@ static int tsock_get(struct udp_frontend *u, const union sockaddr_any *local)
 		close(fd);
 		return -1;
 	}
-	if (victim->fd >= 0)
+	if (victim->fd >= 0) {
+		dgram_flush(&u->out);	/* answers held for it go before it closes */
 		close(victim->fd);
+	}
 	victim->fd = fd;
 	victim->local = *local;
 	victim->used = ++u->tsock_clock;
@@ -105,17 +109,11 @@ static void udp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 {
 	struct udp_frontend *u = (struct udp_frontend *)fe;
 	const struct udp_ctx *ctx = ctxp;
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
 	union {
 		struct cmsghdr align;
 		uint8_t buf[SOCK_PKTINFO_SPACE];
 	} cbuf;
-	struct msghdr mh = {
-		.msg_name = (void *)&ctx->peer,
-		.msg_namelen = sock_len(&ctx->peer),
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-	};
+	size_t cmsglen = 0;
 	int fd = ctx->fd;
 
 	if (u->transparent && sock_port(&ctx->local) != ctx->lport) {
@@ -129,11 +127,9 @@ static void udp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 		/* sent to us: answer from the address it reached us on (a link-local one on its link) */
 		bool ll = ctx->local.sa.sa_family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&ctx->local.sin6.sin6_addr);
 
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sock_pktinfo(cbuf.buf, ctx->local.sa.sa_family, &ctx->local, ll ? ctx->ifindex : 0);
+		cmsglen = sock_pktinfo(cbuf.buf, ctx->local.sa.sa_family, &ctx->local, ll ? ctx->ifindex : 0);
 	}
-	if (sendmsg(fd, &mh, MSG_DONTWAIT) < 0)
-		u->m->send_errors++;
+	dgram_send(&u->out, fd, &ctx->peer, cbuf.buf, cmsglen, msg, len);
 }
 
 /* Fill @ctx->local and ifindex from the control messages of a received datagram. */
@@ -253,6 +249,7 @@ struct udp_frontend *udp_frontend_new(struct loop *l, const struct config *cfg, 
 	u->m = m;
 	u->transparent = cfg->mode == MODE_TPROXY;
 	u->mark = cfg->mark;
+	dgram_init(&u->out, l, &m->send_errors);
 	for (int i = 0; i < TSOCK_CACHE; i++)
 		u->tsocks[i].fd = -1;
 	for (int i = 0; i < n; i++) {
@@ -274,6 +271,8 @@ void udp_frontend_free(struct loop *l, struct udp_frontend *u)
 {
 	if (!u)
 		return;
+	if (u->out.loop)
+		dgram_flush(&u->out);	/* what is answered goes out before the sockets close */
 	for (int i = 0; i < u->nsocks; i++) {
 		int fd = u->socks[i].io.fd;
 

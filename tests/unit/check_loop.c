@@ -438,6 +438,35 @@ START_TEST(defer_runs_once_when_queued_twice)
 }
 END_TEST
 
+/* Cancelled callbacks don't run, whatever their place on the queue; the rest run in order. */
+START_TEST(defer_cancel_takes_it_off_the_queue)
+{
+	struct loop *l = loop_new();
+	int clock = 0;
+	struct deferred x[4];
+	struct loop_timer stop;
+
+	for (int i = 0; i < 4; i++) {
+		x[i] = (struct deferred){ .clock = &clock };
+		loop_defer_init(&x[i].d, defer_cb, &x[i]);
+		loop_defer(l, &x[i].d);
+	}
+	loop_defer_cancel(l, &x[0].d);	/* the head */
+	loop_defer_cancel(l, &x[3].d);	/* the tail: a later one must still be queued after x[2] */
+	loop_defer_cancel(l, &x[3].d);	/* not queued: harmless */
+	loop_defer(l, &x[3].d);
+	loop_defer_cancel(l, &x[1].d);	/* the middle */
+	stop_after(l, &stop, 20);
+	run_guarded(l);
+	ck_assert_int_eq(x[0].runs, 0);
+	ck_assert_int_eq(x[1].runs, 0);
+	ck_assert_int_eq(x[2].runs, 1);
+	ck_assert_int_eq(x[3].runs, 1);
+	ck_assert_int_lt(x[2].order, x[3].order);
+	loop_free(l);
+}
+END_TEST
+
 /* A timer that queues a deferred callback twice. */
 struct queuer {
 	struct loop_timer t;
@@ -756,6 +785,7 @@ static Suite *loop_suite(void)
 	tcase_add_test(tc, defer_queued_from_timer_runs_once_after_it);
 	tcase_add_test(tc, defer_can_be_queued_again_after_running);
 	tcase_add_test(tc, defer_each_of_many_runs_once);
+	tcase_add_test(tc, defer_cancel_takes_it_off_the_queue);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("io");
