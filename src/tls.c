@@ -38,6 +38,8 @@ SSL_CTX *tls_ctx_new(const char *ca_file, int (*new_session)(SSL *, SSL_SESSION 
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	/* answers arrive many to a segment: read whole segments, not a record header at a time */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (ca_file) {
 		FILE *f = fopen(ca_file, "r");
 

@@ -6,6 +6,7 @@
 #ifndef DOTPROXY_TLS_H
 #define DOTPROXY_TLS_H
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,5 +48,16 @@ int tls_spki_sha256(X509 *cert, uint8_t out[CFG_PIN_LEN]);
 
 /* The newest OpenSSL error as a string, for logs. */
 const char *tls_error_string(void);
+
+/*
+ * Empty this thread's OpenSSL error queue before an SSL call, so that
+ * SSL_get_error() reads only that call's errors. Looks before it clears:
+ * clearing walks the whole queue, and the queue is almost always empty.
+ */
+static inline void tls_clear_errors(void)
+{
+	if (ERR_peek_error())
+		ERR_clear_error();
+}
 
 #endif

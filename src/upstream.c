@@ -401,7 +401,7 @@ static void conn_handshake(struct upconn *c)
 {
 	int r, e;
 
-	ERR_clear_error();
+	tls_clear_errors();
 	r = SSL_do_handshake(c->ssl);
 	if (r == 1) {
 		conn_ready(c);
@@ -462,7 +462,7 @@ static void conn_flush(struct upconn *c)
 			if (!c->wlen)
 				break;
 		}
-		ERR_clear_error();
+		tls_clear_errors();
 		r = SSL_write(c->ssl, c->wbuf + c->woff, (int)(c->wlen - c->woff));
 		if (r > 0) {
 			c->woff += (size_t)r;
@@ -546,7 +546,7 @@ static void conn_read(struct upconn *c)
 		size_t off = 0;
 		int r, e;
 
-		ERR_clear_error();
+		tls_clear_errors();
 		r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(UP_BUF - c->rlen));
 		if (r <= 0) {
 			e = SSL_get_error(c->ssl, r);
@@ -587,6 +587,10 @@ static void conn_read(struct upconn *c)
 		}
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 		c->rlen -= off;
+		/* the socket is level-triggered: with nothing buffered, the next read is
+		 * the loop's to ask for, not a read() that would only say EAGAIN */
+		if (!SSL_has_pending(c->ssl))
+			break;
 	}
 	if (c->write_wants_read)
 		conn_flush(c);
@@ -769,7 +773,7 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 	loop_timer_cancel(p->loop, &c->timer);
 	if (c->ssl) {
 		if (was_ready && !c->fatal) {
-			ERR_clear_error();
+			tls_clear_errors();
 			SSL_shutdown(c->ssl);	/* close_notify, best effort; never after a fatal error */
 		}
 		SSL_free(c->ssl);
