@@ -327,8 +327,13 @@ static bool edit_check(const uint8_t *msg, size_t len, const struct layout *lo, 
 	e->from = from;
 	e->to = to;
 	e->delta = delta;
-	memset(e->marks, 0, sizeof(e->marks));
-	return walk_names(msg, len, lo, e, MARK, NULL) && walk_names(msg, len, lo, e, CHECK, NULL);
+	/* only pointers after @to are marked or asked about; at the very end there are none */
+	if (to < len) {
+		memset(e->marks + to / 8, 0, len / 8 - to / 8 + 1);
+		if (!walk_names(msg, len, lo, e, MARK, NULL))
+			return false;
+	}
+	return walk_names(msg, len, lo, e, CHECK, NULL);
 }
 
 /* Rewrite the pointers edit_check() marked, then move the octets from @to on. */

@@ -97,23 +97,12 @@ int qtable_init(struct qtable *qt, unsigned nslots, unsigned timeout_ms, struct 
 	qt->pool = pool;
 	qt->m = m;
 	qt->timeout_ms = timeout_ms;
-	/* free list in slot order, so the first queries use the first slots */
-	for (unsigned i = nslots; i-- > 0;) {
-		struct query *q = &qt->slots[i];
-
-		q->qt = qt;
-		q->upstream_id = (uint16_t)i;
-		q->msg = q->inline_msg;
-		loop_timer_init(&q->deadline, on_deadline, q);
-		q->next = qt->free;
-		qt->free = q;
-	}
 	return 0;
 }
 
 void qtable_destroy(struct qtable *qt)
 {
-	for (unsigned i = 0; i < qt->nslots; i++)
+	for (unsigned i = 0; i < qt->fresh; i++)
 		if (qt->slots[i].msg != qt->slots[i].inline_msg)
 			free(qt->slots[i].msg);
 	free(qt->slots);
@@ -136,8 +125,8 @@ struct query *qtable_lookup(struct qtable *qt, uint16_t id, const struct upconn 
 	unsigned slot = id & ((1u << qt->slot_bits) - 1);
 	struct query *q;
 
-	if (slot >= qt->nslots)
-		return NULL;
+	if (slot >= qt->fresh)
+		return NULL;	/* never used */
 	q = &qt->slots[slot];
 	if (q->state != Q_SENT || q->upstream_id != id || q->conn != conn)
 		return NULL;	/* late answer to a freed or re-sent query */
@@ -191,18 +180,15 @@ static struct query **twin_bucket(struct qtable *qt, uint32_t hash)
 /* The leader in flight with @k's question, or NULL. */
 static struct query *twin_find(struct qtable *qt, const struct cache_key *k)
 {
-	for (struct query *l = *twin_bucket(qt, k->hash); l; l = l->twin_next) {
-		struct cache_key lk;
-
-		if (l->key_hash == k->hash && cache_key_make(l->msg, l->len, &lk) == 0 && cache_key_equal(&lk, k))
+	for (struct query *l = *twin_bucket(qt, k->hash); l; l = l->twin_next)
+		if (l->key.hash == k->hash && cache_key_equal(&l->key, k))
 			return l;
-	}
 	return NULL;
 }
 
 static void twin_add(struct query *q)
 {
-	struct query **b = twin_bucket(q->qt, q->key_hash);
+	struct query **b = twin_bucket(q->qt, q->key.hash);
 
 	q->twin_next = *b;
 	*b = q;
@@ -211,7 +197,7 @@ static void twin_add(struct query *q)
 
 static void twin_remove(struct query *q)
 {
-	struct query **pp = twin_bucket(q->qt, q->key_hash);
+	struct query **pp = twin_bucket(q->qt, q->key.hash);
 
 	while (*pp && *pp != q)
 		pp = &(*pp)->twin_next;
@@ -225,11 +211,10 @@ static void twin_remove(struct query *q)
 static bool serve_stale(struct query *q)
 {
 	struct qtable *qt = q->qt;
-	struct cache_key k;
 	size_t n;
 
-	if (!qt->stale_s || q->fe == &qt->internal || cache_key_make(q->msg, q->len, &k) < 0 ||
-	    cache_get(qt->cache, &k, q->msg, q->len, loop_now(qt->loop), true, qt->scratch, DNS_MAX_MSG,
+	if (!qt->stale_s || q->fe == &qt->internal || !q->keyed ||
+	    cache_get(qt->cache, &q->key, q->msg, q->len, loop_now(qt->loop), true, qt->scratch, DNS_MAX_MSG,
 		      &n, NULL) != CACHE_STALE)
 		return false;
 	dns_set_id(qt->scratch, q->client_id);
@@ -238,11 +223,32 @@ static bool serve_stale(struct query *q)
 	return true;
 }
 
+/*
+ * The head of the free list, NULL if every slot is in use. Slots are made
+ * ready the first time they are needed, so memory is touched only as load
+ * grows; freed ones are used again first, while they are still in cache.
+ */
+static struct query *free_head(struct qtable *qt)
+{
+	if (!qt->free && qt->fresh < qt->nslots) {
+		struct query *q = &qt->slots[qt->fresh];
+
+		q->qt = qt;
+		q->upstream_id = (uint16_t)qt->fresh;
+		q->msg = q->inline_msg;
+		loop_timer_init(&q->deadline, on_deadline, q);
+		q->next = NULL;
+		qt->free = q;
+		qt->fresh++;
+	}
+	return qt->free;
+}
+
 /* Take a slot off the free list for @msg; NULL (and REFUSED or SERVFAIL sent) if none. */
 static struct query *slot_take(struct qtable *qt, struct frontend *fe, const void *ctx, size_t ctxlen,
 			       const uint8_t *msg, size_t len)
 {
-	struct query *q = qt->free;
+	struct query *q = free_head(qt);
 
 	if (!q) {
 		qt->m->refused_inflight++;
@@ -290,7 +296,9 @@ static int query_start(struct qtable *qt, struct frontend *fe, const void *ctx, 
 		return 0;
 	q->max_answer = (uint16_t)max_answer;
 	q->had_edns = qi->has_edns;
-	q->key_hash = k ? k->hash : 0;
+	q->keyed = k != NULL;
+	if (k)
+		q->key = *k;
 	if (loop_timer_set(qt->loop, &q->deadline, leader ? qt->timeout_ms : qt->timeout_ms / 2) < 0) {
 		query_fail(q, DNS_RCODE_SERVFAIL);
 		return 0;
@@ -317,7 +325,7 @@ static int query_start(struct qtable *qt, struct frontend *fe, const void *ctx, 
 static void prefetch(struct qtable *qt, const uint8_t *msg, size_t len, const struct dns_query_info *qi,
 		     const struct cache_key *k)
 {
-	if (!qt->free || twin_find(qt, k))
+	if (!free_head(qt) || twin_find(qt, k))
 		return;		/* no room, or already on its way */
 	qt->m->prefetches++;
 	query_start(qt, &qt->internal, NULL, 0, msg, len, DNS_MAX_MSG, qi, k);
@@ -431,12 +439,8 @@ void query_answer(struct query *q, uint8_t *ans, size_t len)
 	n = edns_clean_answer(ans, len, !q->had_edns);
 	if (n)
 		len = n;
-	if (qt->cache) {
-		struct cache_key k;
-
-		if (cache_key_make(q->msg, q->len, &k) == 0)
-			cache_put(qt->cache, &k, ans, len, loop_now(qt->loop));
-	}
+	if (qt->cache && q->keyed)
+		cache_put(qt->cache, &q->key, ans, len, loop_now(qt->loop));
 	finish_followers(q, ans, len, 0);
 	finish(q, ans, len, 0);
 }
@@ -478,7 +482,7 @@ void query_free(struct query *q)
 	q->upstream_id = (uint16_t)(((q->upstream_id & ~slot_mask) + (slot_mask + 1)) | (q->upstream_id & slot_mask));
 	q->state = Q_FREE;
 	q->fe = NULL;
-	q->key_hash = 0;
+	q->keyed = false;
 	q->next = qt->free;
 	qt->free = q;
 	qt->m->inflight--;

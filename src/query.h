@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
 #include "frontend.h"
 #include "loop.h"
 #include "metrics.h"
@@ -23,7 +24,6 @@
 
 struct upconn;
 struct pool;
-struct cache;
 struct ratelimit;
 
 /* Q_FOLLOWER: the same question as an earlier query in flight, answered with it. */
@@ -40,7 +40,7 @@ struct query {
 	uint64_t sent_ms;		/* when it was last written upstream */
 	uint32_t tried;			/* bit per upstream index it failed on */
 	bool had_edns;			/* the client sent an OPT: its answer keeps one */
-	uint32_t key_hash;		/* cache key hash of its question, for finding twins */
+	bool keyed;			/* key holds its question (it has one a cache can take) */
 	bool twin;			/* a leader on the twins table */
 	struct query *twin_next;	/* leaders with the same hash bucket */
 	struct query *followers;	/* leader: queries waiting for the same answer */
@@ -52,6 +52,7 @@ struct query {
 	struct loop_timer deadline;
 	struct qtable *qt;
 	uint8_t *msg;			/* inline_msg or heap for large ones */
+	struct cache_key key;		/* made once at receive: for twins, the cache, serve-stale */
 	_Alignas(max_align_t) uint8_t ctx[FRONTEND_CTX_SIZE];
 	uint8_t inline_msg[QUERY_INLINE];
 };
@@ -69,6 +70,7 @@ struct qtable {
 	struct query *slots;
 	struct query *free;		/* free list */
 	unsigned nslots;
+	unsigned fresh;			/* slots [fresh, nslots) never used yet (untouched memory) */
 	unsigned slot_bits;		/* low bits of the upstream ID */
 	struct loop *loop;
 	struct pool *pool;
