@@ -3,6 +3,7 @@
 #   make check      install what tests need, unit tests (ASan+UBSan), fuzz smoke, end-to-end tests
 #   make unit       unit tests only          make fuzz   libFuzzer target, bounded run
 #   make demo       the netns lab, as a person would see it
+#   make bench      dotproxy against other DoT forwarders (bench/results/RESULTS.md)
 #   make deps       install build and test packages (Debian 12, as root)
 
 CC      ?= cc
@@ -92,6 +93,13 @@ check: deps
 demo: deps
 	$(MAKE) all
 	tests/demo.sh
+
+# dotproxy against Unbound, dnsdist and stubby over DoT in the netns lab (bench/run.sh, about
+# 10 minutes); results in bench/results/ (RESULTS.md, runs.tsv, bench.png). BENCH_ARGS passes
+# options, e.g. make bench BENCH_ARGS="--rounds 1 --only dotproxy-tproxy,unbound"
+bench: deps
+	$(MAKE) all
+	BENCH_VIA="make bench" bench/run.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -9,6 +9,8 @@ pkgs=(
 	check clang libclang-rt-14-dev			# unit tests, libFuzzer (its runtime is only recommended by clang)
 	iproute2 iptables nftables procps kmod			# the netns lab and the rules
 	unbound openssl dnsutils knot-dnsutils dnsperf curl python3	# DoT server, CA, clients
+	# benchmark peers (make bench): other DoT forwarders, and the chart
+	dnsdist stubby gnuplot-nox
 )
 
 missing=()
