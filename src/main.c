@@ -1,8 +1,9 @@
 /*
  * main.c - dotproxy: answers intercepted DNS queries with answers fetched
- * over verified DNS-over-TLS. Parses flags, sets up one worker (loop, query
- * table, upstream pool, front-ends, metrics) and runs it. Every setup error
- * is one line and an exit before the loop starts.
+ * over verified DNS-over-TLS. Reads the settings, sets up one worker (loop,
+ * query table, upstream pool, front-ends, metrics) and runs it. Every setup
+ * error is one line and an exit before the loop starts. SIGHUP reads the
+ * settings again and swaps them in, SIGUSR1 writes the statistics to the log.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,8 +28,13 @@
 #include "upstream.h"
 #include "version.h"
 
+extern char **environ;
+
 /* Everything one event loop owns; more workers are more of these. */
 struct worker {
+	struct config *cfg;
+	int argc;			/* for reading the settings again */
+	char **argv;
 	struct loop *loop;
 	struct metrics m;
 	struct qtable qt;
@@ -51,15 +57,132 @@ static int render_page(void *arg, struct strbuf *sb)
 	return pool_render(w->pool, sb);
 }
 
+/* The cache and the rate limit @c asks for; false when out of memory. */
+static bool make_options(const struct config *c, struct cache **cache, struct ratelimit **rl)
+{
+	*cache = cache_new(c->cache_size, c->cache_bytes, c->serve_stale_s);
+	*rl = c->ratelimit ? ratelimit_new(c->ratelimit) : NULL;
+	if ((c->cache_size && !*cache) || (c->ratelimit && !*rl)) {
+		cache_free(*cache);
+		ratelimit_free(*rl);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * SIGHUP: read the settings again from the same flags, environment and file,
+ * and swap them in. All or nothing: a bad new config is logged and the old one
+ * keeps running. Queries in flight and connections to upstreams that stay are
+ * kept; what needs the sockets opened again (the mode, ports, the queue, the
+ * user) keeps its old value until a restart, and says so.
+ */
+static void reload(struct worker *w)
+{
+	static struct config next;
+	struct cfg_report r;
+	struct cache *cache = w->cache;
+	struct ratelimit *rl = w->rl;
+	char changed[256], err[512];
+	bool new_cache, new_rl;
+
+	log_info("SIGHUP: reading the settings again");
+	if (config_load(&next, w->argc, w->argv, environ, &r) != 0) {
+		for (int i = 0; i < r.n && i < CFG_MAX_ERRORS; i++)
+			log_warnx("reload rejected, the old settings stay: %s", r.msg[i]);
+		return;
+	}
+	config_restart_only(w->cfg, &next, changed, sizeof(changed));
+	if (changed[0])
+		log_warnx("reload: %s changed: the old value%s stay%s until a restart", changed,
+			  strchr(changed, ',') ? "s" : "", strchr(changed, ',') ? "" : "s");
+	config_keep_restart_only(w->cfg, &next);
+	/* a cache of another size or stale window starts empty; the rate limit afresh */
+	new_cache = next.cache_size != w->cfg->cache_size || next.cache_bytes != w->cfg->cache_bytes ||
+		    next.serve_stale_s != w->cfg->serve_stale_s;
+	new_rl = next.ratelimit != w->cfg->ratelimit;
+	if (new_cache || new_rl) {
+		struct cache *c2;
+		struct ratelimit *rl2;
+
+		if (!make_options(&next, &c2, &rl2)) {
+			log_warnx("reload rejected, the old settings stay: out of memory for the cache or the rate limit");
+			return;
+		}
+		if (new_cache)
+			cache = c2;
+		else
+			cache_free(c2);
+		if (new_rl)
+			rl = rl2;
+		else
+			ratelimit_free(rl2);
+	}
+	if (pool_reconfigure(w->pool, &next, err, sizeof(err)) < 0) {
+		log_warnx("reload rejected, the old settings stay: %s", err);
+		if (cache != w->cache)
+			cache_free(cache);
+		if (rl != w->rl)
+			ratelimit_free(rl);
+		return;
+	}
+	qtable_options(&w->qt, cache, next.serve_stale_s, rl);
+	w->qt.timeout_ms = next.timeout_ms;
+	if (cache != w->cache) {
+		cache_free(w->cache);
+		w->cache = cache;
+	}
+	if (rl != w->rl) {
+		ratelimit_free(w->rl);
+		w->rl = rl;
+	}
+	log_set_level(next.log_level);
+	*w->cfg = next;
+	log_info("reload done: %d upstream%s%s", next.nupstreams, next.nupstreams == 1 ? "" : "s",
+		 new_cache ? ", the cache emptied for its new size" : "");
+}
+
+/* SIGUSR1: every sample of the metrics page to the log, at info level. */
+static void dump_stats(struct worker *w)
+{
+	struct strbuf sb = { 0 };
+	char *line, *next;
+
+	render_page(w, &sb);
+	if (sb.err) {
+		log_warnx("SIGUSR1: out of memory for the statistics");
+		free(sb.buf);
+		return;
+	}
+	log_info("SIGUSR1: statistics follow");
+	for (line = sb.buf; line && line < sb.buf + sb.len; line = next) {
+		next = memchr(line, '\n', (size_t)(sb.buf + sb.len - line));
+		if (next)
+			*next++ = '\0';
+		if (*line && *line != '#')
+			log_info("stats: %s", line);
+	}
+	free(sb.buf);
+}
+
 static void on_signal(struct loop *l, int fd, void *arg, uint32_t events)
 {
 	struct signalfd_siginfo si;
+	struct worker *w = arg;
 
-	(void)arg;
 	(void)events;
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
-		log_info("signal %u: stopping", si.ssi_signo);
-		loop_stop(l);
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload(w);
+			break;
+		case SIGUSR1:
+			dump_stats(w);
+			break;
+		default:
+			log_info("signal %u: stopping", si.ssi_signo);
+			loop_stop(l);
+		}
 	}
 }
 
@@ -72,6 +195,8 @@ static int setup_signals(struct worker *w)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -83,22 +208,40 @@ static int setup_signals(struct worker *w)
 int main(int argc, char **argv)
 {
 	static struct config cfg;
+	static struct cfg_report rep;
 	struct worker w;
 	char err[512];
 	int rc;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	rc = config_parse_args(&cfg, argc, argv, err, sizeof(err));
+	rc = config_load(&cfg, argc, argv, environ, &rep);
 	if (rc == CFG_PARSE_EXIT)
 		return 0;
+	if (rc == CFG_PARSE_CHECK) {
+		/* --check-config FILE: the file alone, every error on its own line */
+		char path[CFG_PATH_MAX];
+
+		memcpy(path, cfg.check_config, sizeof(path));
+		if (config_check_file(&cfg, path, &rep) == 0) {
+			printf("%s: ok\n", path);
+			return 0;
+		}
+		rc = -1;
+	}
 	if (rc < 0) {
-		fprintf(stderr, "dotproxy: %s\n", err);
+		for (int i = 0; i < rep.n && i < CFG_MAX_ERRORS; i++)
+			fprintf(stderr, "dotproxy: %s\n", rep.msg[i]);
+		if (rep.n > CFG_MAX_ERRORS)
+			fprintf(stderr, "dotproxy: ... and %d more errors\n", rep.n - CFG_MAX_ERRORS);
 		return 2;
 	}
-	log_set_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	log_set_level(cfg.log_level);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());	/* backoff jitter only */
 
 	memset(&w, 0, sizeof(w));
+	w.cfg = &cfg;
+	w.argc = argc;
+	w.argv = argv;
 	w.loop = loop_new();
 	if (!w.loop)
 		fatal("cannot create the event loop");
@@ -107,9 +250,7 @@ int main(int argc, char **argv)
 		fatalx("%s", err);
 	if (qtable_init(&w.qt, cfg.max_inflight, cfg.timeout_ms, w.loop, w.pool, &w.m) < 0)
 		fatalx("out of memory for %u in-flight queries", cfg.max_inflight);
-	w.cache = cache_new(cfg.cache_size, cfg.cache_bytes, cfg.serve_stale_s);
-	w.rl = cfg.ratelimit ? ratelimit_new(cfg.ratelimit) : NULL;
-	if ((cfg.cache_size && !w.cache) || (cfg.ratelimit && !w.rl))
+	if (!make_options(&cfg, &w.cache, &w.rl))
 		fatalx("out of memory for the cache or the rate limit");
 	qtable_options(&w.qt, w.cache, cfg.serve_stale_s, w.rl);
 	/* UDP from the netfilter queue or from sockets; TCP always from sockets */

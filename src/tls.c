@@ -67,6 +67,26 @@ SSL_CTX *tls_ctx_new(const char *ca_file, int (*new_session)(SSL *, SSL_SESSION 
 	return ctx;
 }
 
+int tls_ctx_client_cert(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t errlen)
+{
+	ERR_clear_error();
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		snprintf(err, errlen, "--client-cert \"%s\": cannot load the certificate: %s", cert,
+			 tls_error_string());
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(err, errlen, "--client-key \"%s\": cannot load the private key: %s", key,
+			 tls_error_string());
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "--client-key \"%s\": does not match --client-cert \"%s\"", key, cert);
+		return -1;
+	}
+	return 0;
+}
+
 SSL *tls_new(SSL_CTX *ctx, const struct upstream_cfg *u, int fd, SSL_SESSION *resume)
 {
 	SSL *ssl = SSL_new(ctx);

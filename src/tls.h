@@ -21,6 +21,12 @@
 SSL_CTX *tls_ctx_new(const char *ca_file, int (*new_session)(SSL *, SSL_SESSION *),
 		     char *err, size_t errlen);
 
+/*
+ * Show upstreams that ask for one the certificate chain in @cert (PEM) with
+ * the private key in @key. Returns -1 with one line in @err.
+ */
+int tls_ctx_client_cert(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t errlen);
+
 /* A connection object for @u, verifying its auth name and sending it as SNI. */
 SSL *tls_new(SSL_CTX *ctx, const struct upstream_cfg *u, int fd, SSL_SESSION *resume);
 

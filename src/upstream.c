@@ -5,6 +5,8 @@
  * Answers are matched by the rewritten ID and checked against the question.
  * A connection that fails moves its queries to another upstream (or the
  * same one, reconnected) until QUERY_MAX_TRIES; never to plaintext.
+ * pool_reconfigure() swaps in new settings (SIGHUP) and keeps every
+ * connection of an upstream that is still configured the same.
  */
 #define _GNU_SOURCE
 #include "upstream.h"
@@ -73,7 +75,10 @@ struct upconn {
 };
 
 struct upstream {
-	const struct upstream_cfg *cfg;
+	const struct upstream_cfg *cfg;	/* &conf */
+	struct upstream_cfg conf;	/* its own copy: configs come and go on reload */
+	bool used;			/* the slot holds an upstream, active or retired */
+	bool retired;			/* gone from the config: answers what it was sent, then closes */
 	struct pool *pool;
 	unsigned idx;
 	SSL_CTX *ctx;			/* the pool's, or its own with --upstream-ca */
@@ -101,7 +106,9 @@ struct pool {
 	unsigned max_conns;
 	unsigned rr;			/* round-robin position */
 	unsigned choices;		/* fastest: counts choices, for exploring */
-	unsigned n;
+	unsigned n;			/* slots used so far, active and retired */
+	unsigned order[CFG_MAX_UPSTREAMS];	/* the configured upstreams' slots, in config order */
+	unsigned nactive;
 	struct upstream ups[CFG_MAX_UPSTREAMS];
 };
 
@@ -150,9 +157,12 @@ static struct upstream *pick(struct pool *p, const struct query *q)
 	unsigned cand[CFG_MAX_UPSTREAMS], n = 0, best;
 
 	for (int pass = 0; pass < 2 && !n; pass++)
-		for (unsigned i = 0; i < p->n; i++)
+		for (unsigned k = 0; k < p->nactive; k++) {
+			unsigned i = p->order[k];
+
 			if (!p->ups[i].down && (pass || !(q->tried & (1u << i))))
 				cand[n++] = i;
+		}
 	if (!n)
 		return NULL;
 	switch (p->policy) {
@@ -237,9 +247,9 @@ void pool_unlink(struct query *q)
 		qlist_remove(&c->sendq, q);
 	q->conn = NULL;
 	q->state = Q_FREE;
-	/* idle now; a suspect connection goes at once */
+	/* idle now; a suspect connection, or a retired upstream's, goes at once */
 	if (c->state == C_READY && !c->sent.n && !c->sendq.n)
-		loop_timer_set(c->up->pool->loop, &c->timer, c->suspect ? 0 : c->idle_ms);
+		loop_timer_set(c->up->pool->loop, &c->timer, c->suspect || c->up->retired ? 0 : c->idle_ms);
 }
 
 void pool_deadline(struct query *q)
@@ -379,7 +389,7 @@ static void conn_ready(struct upconn *c)
 /* An answer came from @u: if it was down, it is usable again. */
 static void upstream_alive(struct upstream *u)
 {
-	if (!u->down)
+	if (!u->down || u->retired)	/* a retired one stays out of pick() */
 		return;
 	log_info("upstream %s: usable again", u->cfg->label);
 	u->down = false;
@@ -792,8 +802,10 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 	free(c->rbuf);
 	c->wbuf = c->rbuf = NULL;
 	/* the upstream goes down, or its probe failed: (longer) backoff; other connections
-	 * failing while it is down change nothing */
-	if (mark_down && (!u->down || c->probing)) {
+	 * failing while it is down change nothing; a retired one is never probed */
+	if (mark_down && u->retired) {
+		u->failures++;
+	} else if (mark_down && (!u->down || c->probing)) {
 		u->failures++;
 		u->down = true;
 		u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : BACKOFF_MIN_MS;
@@ -824,6 +836,230 @@ static void conn_close(struct upconn *c, bool mark_down, const char *why)
 
 /* ---- the pool ---- */
 
+/* The same upstream: address, port, name, pins and CA. Its connections stay on reload. */
+static bool same_upstream(const struct upstream_cfg *a, const struct upstream_cfg *b)
+{
+	return strcmp(a->label, b->label) == 0 && a->npins == b->npins &&
+	       memcmp(a->pins, b->pins, sizeof(a->pins[0]) * (size_t)a->npins) == 0 &&
+	       strcmp(a->ca_file, b->ca_file) == 0;
+}
+
+/* Nothing open on it and no query: its slot can take another upstream. */
+static bool upstream_drained(const struct upstream *u)
+{
+	for (unsigned j = 0; j < CFG_MAX_CONNS; j++)
+		if (u->conns[j].state != C_CLOSED || u->conns[j].sent.n || u->conns[j].sendq.n)
+			return false;
+	return true;
+}
+
+/* One TLS context: @ca ("" for the system store) and the client certificate, if any. */
+static SSL_CTX *make_ctx(const struct config *cfg, const char *ca, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = tls_ctx_new(*ca ? ca : NULL, on_new_session, err, errlen);
+
+	if (ctx && cfg->client_cert[0] &&
+	    tls_ctx_client_cert(ctx, cfg->client_cert, cfg->client_key, err, errlen) < 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/*
+ * The contexts @cfg needs: @ctx for upstreams without their own CA, own[i]
+ * for upstream i with one (NULL otherwise). All or nothing.
+ */
+static int make_contexts(const struct config *cfg, SSL_CTX **ctx, SSL_CTX *own[CFG_MAX_UPSTREAMS],
+			 char *err, size_t errlen)
+{
+	*ctx = make_ctx(cfg, cfg->ca_file, err, errlen);
+	if (!*ctx)
+		return -1;
+	for (int i = 0; i < cfg->nupstreams; i++) {
+		char e[400];
+
+		own[i] = NULL;
+		if (!cfg->upstreams[i].ca_file[0])
+			continue;
+		own[i] = make_ctx(cfg, cfg->upstreams[i].ca_file, e, sizeof(e));
+		if (!own[i]) {
+			/* tls.c names --ca-file: this one came from --upstream-ca */
+			snprintf(err, errlen, "--upstream-ca%s (for %s)",
+				 strncmp(e, "--ca-file", 9) == 0 ? e + 9 : e, cfg->upstreams[i].label);
+			while (i--)
+				if (own[i])
+					SSL_CTX_free(own[i]);
+			SSL_CTX_free(*ctx);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Free what slot @u holds (all its connections are closed) and mark it unused. */
+static void upstream_release(struct pool *p, struct upstream *u)
+{
+	loop_timer_cancel(p->loop, &u->probe);
+	for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
+		conn_close(&u->conns[j], false, NULL);
+		loop_defer_cancel(p->loop, &u->conns[j].kick);
+	}
+	keep_session(u, NULL, NULL);
+	if (u->ctx && u->ctx != p->ctx)
+		SSL_CTX_free(u->ctx);
+	u->ctx = NULL;
+	u->used = false;
+}
+
+static void upstream_init(struct pool *p, unsigned slot, const struct upstream_cfg *ucfg, SSL_CTX *ctx)
+{
+	struct upstream *u = &p->ups[slot];
+
+	memset(u, 0, sizeof(*u));
+	u->conf = *ucfg;
+	u->cfg = &u->conf;
+	u->pool = p;
+	u->idx = slot;
+	u->ctx = ctx;
+	u->used = true;
+	loop_timer_init(&u->probe, upstream_probe, u);
+	for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
+		struct upconn *c = &u->conns[j];
+
+		c->up = u;
+		c->io.fd = -1;
+		loop_timer_init(&c->timer, conn_timer, c);
+		loop_defer_init(&c->kick, conn_kick, c);
+	}
+	if (slot >= p->n)
+		p->n = slot + 1;
+}
+
+/*
+ * @u left the config: no new queries; what it has not written yet goes to
+ * @moved for the others, what it has written is answered on its connections,
+ * which close once empty.
+ */
+static void upstream_retire(struct pool *p, struct upstream *u, struct qlist *moved)
+{
+	struct query *q;
+
+	u->retired = true;
+	u->down = true;
+	loop_timer_cancel(p->loop, &u->probe);
+	for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
+		struct upconn *c = &u->conns[j];
+
+		while ((q = c->sendq.head)) {
+			qlist_remove(&c->sendq, q);
+			q->conn = NULL;
+			q->state = Q_FREE;
+			q->tried |= 1u << u->idx;
+			qlist_push(moved, q);
+		}
+		c->probing = false;
+		if (!c->sent.n)
+			conn_close(c, false, NULL);
+		else
+			c->suspect = true;
+	}
+}
+
+int pool_reconfigure(struct pool *p, const struct config *cfg, char *err, size_t errlen)
+{
+	SSL_CTX *ctx, *own[CFG_MAX_UPSTREAMS];
+	int match[CFG_MAX_UPSTREAMS];
+	bool keep[CFG_MAX_UPSTREAMS] = { false };
+	unsigned need = 0, room = 0, kept = 0, gone = 0;
+	struct qlist moved = { 0 };
+	struct query *q;
+
+	if (make_contexts(cfg, &ctx, own, err, errlen) < 0)
+		return -1;
+	for (int i = 0; i < cfg->nupstreams; i++) {
+		match[i] = -1;
+		for (unsigned k = 0; k < p->nactive && match[i] < 0; k++) {
+			unsigned s = p->order[k];
+
+			if (!keep[s] && same_upstream(p->ups[s].cfg, &cfg->upstreams[i])) {
+				match[i] = (int)s;
+				keep[s] = true;
+			}
+		}
+		need += match[i] < 0;
+	}
+	/* slots for the new ones: free, retired and drained, or about to be retired with
+	 * nothing written on them; the others must finish their queries first */
+	for (unsigned s = 0; s < CFG_MAX_UPSTREAMS; s++) {
+		const struct upstream *u = &p->ups[s];
+		bool unwritten = true;
+
+		for (unsigned j = 0; j < CFG_MAX_CONNS; j++)
+			unwritten &= !u->conns[j].sent.n;
+		room += !u->used || (u->retired && upstream_drained(u)) || (!u->retired && !keep[s] && unwritten);
+	}
+	if (room < need) {
+		snprintf(err, errlen, "%u upstreams that were removed are still answering queries: try again in a few seconds",
+			 need - (room < need ? room : need));
+		for (int i = 0; i < cfg->nupstreams; i++)
+			if (own[i])
+				SSL_CTX_free(own[i]);
+		SSL_CTX_free(ctx);
+		return -1;
+	}
+	/* from here on nothing fails */
+	for (unsigned k = 0; k < p->nactive; k++)
+		if (!keep[p->order[k]]) {
+			upstream_retire(p, &p->ups[p->order[k]], &moved);
+			gone++;
+		}
+	for (int i = 0; i < cfg->nupstreams; i++) {
+		struct upstream *u;
+
+		if (match[i] >= 0) {
+			/* the same upstream: its connections stay; new ones use the new
+			 * context (CA files are read again), verified afresh */
+			u = &p->ups[match[i]];
+			if (u->ctx != p->ctx)
+				SSL_CTX_free(u->ctx);
+			u->ctx = own[i] ? own[i] : ctx;
+			keep_session(u, NULL, NULL);
+			kept++;
+		} else {
+			unsigned s = 0;
+
+			while (p->ups[s].used && !(p->ups[s].retired && upstream_drained(&p->ups[s])))
+				s++;
+			if (p->ups[s].used)
+				upstream_release(p, &p->ups[s]);
+			upstream_init(p, s, &cfg->upstreams[i], own[i] ? own[i] : ctx);
+			match[i] = (int)s;
+		}
+		p->order[i] = (unsigned)match[i];
+	}
+	p->nactive = (unsigned)cfg->nupstreams;
+	for (unsigned s = 0; s < p->n; s++)	/* retired ones on the old shared context */
+		if (p->ups[s].used && p->ups[s].retired && p->ups[s].ctx == p->ctx)
+			SSL_CTX_up_ref(p->ups[s].ctx);
+	if (p->ctx)
+		SSL_CTX_free(p->ctx);
+	p->ctx = ctx;
+	p->idle_ms = cfg->idle_timeout_ms;
+	p->connect_ms = cfg->timeout_ms;
+	p->policy = cfg->policy;
+	p->max_conns = cfg->max_conns ? cfg->max_conns : 1;
+	p->mark = cfg->mark;
+	if (kept + gone)
+		log_info("upstreams: %u kept with their connections, %u added, %u removed", kept,
+			 (unsigned)cfg->nupstreams - kept, gone);
+	while ((q = moved.head)) {
+		qlist_remove(&moved, q);
+		pool_send(p, q);
+	}
+	return 0;
+}
+
 struct pool *pool_new(struct loop *l, const struct config *cfg, struct qtable *qt,
 		      struct metrics *m, char *err, size_t errlen)
 {
@@ -833,49 +1069,12 @@ struct pool *pool_new(struct loop *l, const struct config *cfg, struct qtable *q
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	p->ctx = tls_ctx_new(cfg->ca_file, on_new_session, err, errlen);
-	if (!p->ctx) {
-		free(p);
-		return NULL;
-	}
 	p->loop = l;
 	p->qt = qt;
 	p->m = m;
-	p->mark = cfg->mark;
-	p->idle_ms = cfg->idle_timeout_ms;
-	p->connect_ms = cfg->timeout_ms;
-	p->policy = cfg->policy;
-	p->max_conns = cfg->max_conns ? cfg->max_conns : 1;
-	p->n = (unsigned)cfg->nupstreams;
-	for (unsigned i = 0; i < p->n; i++) {
-		struct upstream *u = &p->ups[i];
-
-		u->cfg = &cfg->upstreams[i];
-		u->pool = p;
-		u->idx = i;
-		u->ctx = p->ctx;
-		if (u->cfg->ca_file) {
-			char e[400];
-
-			u->ctx = tls_ctx_new(u->cfg->ca_file, on_new_session, e, sizeof(e));
-			if (!u->ctx) {
-				/* tls.c names --ca-file: this one came from --upstream-ca */
-				snprintf(err, errlen, "--upstream-ca%s (for %s)",
-					 strncmp(e, "--ca-file", 9) == 0 ? e + 9 : e, u->cfg->label);
-				p->n = i;
-				pool_free(p);
-				return NULL;
-			}
-		}
-		loop_timer_init(&u->probe, upstream_probe, u);
-		for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
-			struct upconn *c = &u->conns[j];
-
-			c->up = u;
-			c->io.fd = -1;
-			loop_timer_init(&c->timer, conn_timer, c);
-			loop_defer_init(&c->kick, conn_kick, c);
-		}
+	if (pool_reconfigure(p, cfg, err, errlen) < 0) {
+		free(p);
+		return NULL;
 	}
 	return p;
 }
@@ -887,6 +1086,8 @@ void pool_free(struct pool *p)
 	for (unsigned i = 0; i < p->n; i++) {
 		struct upstream *u = &p->ups[i];
 
+		if (!u->used)
+			continue;
 		loop_timer_cancel(p->loop, &u->probe);
 		for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
 			struct upconn *c = &u->conns[j];
@@ -899,14 +1100,14 @@ void pool_free(struct pool *p)
 				query_fail(c->sendq.head, DNS_RCODE_SERVFAIL);
 			conn_close(c, false, NULL);
 		}
-		if (u->session)
-			SSL_SESSION_free(u->session);
-		if (u->ctx && u->ctx != p->ctx)
-			SSL_CTX_free(u->ctx);
+		upstream_release(p, u);
 	}
 	SSL_CTX_free(p->ctx);
 	free(p);
 }
+
+/* i: the slot of each configured upstream, in config order */
+#define FOR_ACTIVE(p, i)	for (unsigned k_ = 0, i; k_ < (p)->nactive && (i = (p)->order[k_], 1); k_++)
 
 int pool_render(const struct pool *p, struct strbuf *sb)
 {
@@ -914,7 +1115,8 @@ int pool_render(const struct pool *p, struct strbuf *sb)
 
 	strbuf_printf(sb, "# HELP dotproxy_upstream_up 1 unless the upstream failed and has not worked since.\n"
 			  "# TYPE dotproxy_upstream_up gauge\n");
-	for (unsigned i = 0; i < p->n; i++) {
+	for (unsigned k = 0; k < p->nactive; k++) {
+		unsigned i = p->order[k];
 		/* down from a failure until a connection to it works again */
 		int up = !p->ups[i].down;
 
@@ -923,22 +1125,22 @@ int pool_render(const struct pool *p, struct strbuf *sb)
 	}
 	strbuf_printf(sb, "# HELP dotproxy_upstream_answers_total Answers accepted from each upstream.\n"
 			  "# TYPE dotproxy_upstream_answers_total counter\n");
-	for (unsigned i = 0; i < p->n; i++)
+	FOR_ACTIVE(p, i)
 		strbuf_printf(sb, "dotproxy_upstream_answers_total{upstream=\"%s\"} %llu\n",
 			      p->ups[i].cfg->label, (unsigned long long)p->ups[i].answers);
 	strbuf_printf(sb, "# HELP dotproxy_upstream_failures_total Connect, TLS or certificate failures of each upstream.\n"
 			  "# TYPE dotproxy_upstream_failures_total counter\n");
-	for (unsigned i = 0; i < p->n; i++)
+	FOR_ACTIVE(p, i)
 		strbuf_printf(sb, "dotproxy_upstream_failures_total{upstream=\"%s\"} %llu\n",
 			      p->ups[i].cfg->label, (unsigned long long)p->ups[i].failures);
 	strbuf_printf(sb, "# HELP dotproxy_upstream_rtt_ms Smoothed answer time of each upstream (0: not measured yet).\n"
 			  "# TYPE dotproxy_upstream_rtt_ms gauge\n");
-	for (unsigned i = 0; i < p->n; i++)
+	FOR_ACTIVE(p, i)
 		strbuf_printf(sb, "dotproxy_upstream_rtt_ms{upstream=\"%s\"} %.1f\n", p->ups[i].cfg->label,
 			      (double)p->ups[i].srtt8 / 8);
 	strbuf_printf(sb, "# HELP dotproxy_upstream_connections Open TLS connections to each upstream.\n"
 			  "# TYPE dotproxy_upstream_connections gauge\n");
-	for (unsigned i = 0; i < p->n; i++) {
+	FOR_ACTIVE(p, i) {
 		unsigned open = 0;
 
 		for (unsigned j = 0; j < p->max_conns; j++)

@@ -25,6 +25,15 @@ struct pool *pool_new(struct loop *l, const struct config *cfg, struct qtable *q
 		      struct metrics *m, char *err, size_t errlen);
 void pool_free(struct pool *p);
 
+/*
+ * Take the upstreams and pool settings of @cfg (SIGHUP). An upstream still
+ * configured the same keeps its connections and what is in flight on them;
+ * new ones are added; removed ones take no new query, answer what they were
+ * sent and close. CA and client certificate files are read again, for new
+ * connections. Returns -1 with @err set and nothing changed.
+ */
+int pool_reconfigure(struct pool *p, const struct config *cfg, char *err, size_t errlen);
+
 /* Queue @q (Q_FREE, not on any list) on an upstream connection, or fail it with SERVFAIL. */
 void pool_send(struct pool *p, struct query *q);
 

@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "sock.h"
 #include "unit.h"
 
@@ -428,7 +430,7 @@ START_TEST(args_defaults)
 	ck_assert_uint_eq(c.mark, 0x444);
 	ck_assert_uint_eq(c.timeout_ms, 3000);
 	ck_assert_uint_eq(c.idle_timeout_ms, 30000);
-	ck_assert_ptr_null(c.ca_file);
+	ck_assert_str_eq(c.ca_file, "");
 	ck_assert(!c.has_metrics);
 	ck_assert(!c.verbose);
 }
@@ -721,7 +723,7 @@ START_TEST(args_upstream_ca_attaches_to_previous_upstream)
 
 	ck_assert_int_eq(parse(&c, &a, "--upstream", "192.0.2.1#a.example", "--upstream", "192.0.2.2#b.example",
 			       "--upstream-ca", "/etc/b-ca.pem", "--ca-file", "/etc/all.pem", (char *)NULL), 0);
-	ck_assert_ptr_null(c.upstreams[0].ca_file);
+	ck_assert_str_eq(c.upstreams[0].ca_file, "");
 	ck_assert_str_eq(c.upstreams[1].ca_file, "/etc/b-ca.pem");
 	ck_assert_str_eq(c.ca_file, "/etc/all.pem");
 	PARSE_FAILS("--upstream-ca", "--upstream-ca", "/etc/x.pem", "--upstream", "192.0.2.1#a.example");
@@ -1005,6 +1007,283 @@ START_TEST(sock_ntop_unknown_family)
 }
 END_TEST
 
+/* ---- the config file, the environment, and the three together ---- */
+
+static char tmp_path[64];
+
+/* Write @text to a new file with @mode; its path in tmp_path. */
+static const char *write_file(const char *text, mode_t mode)
+{
+	int fd;
+
+	strcpy(tmp_path, "/tmp/check_config.XXXXXX");
+	fd = mkstemp(tmp_path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	close(fd);
+	return tmp_path;
+}
+
+/* config_load with --config @file, @env (NULL-terminated) and the flags after. */
+static int load(struct config *c, struct cfg_report *r, const char *file, char **env, ...)
+{
+	char *argv[MAX_ARGS];
+	int argc = 0;
+	va_list ap;
+	char *s;
+
+	argv[argc++] = (char *)"dotproxy";
+	argv[argc++] = (char *)"--config";
+	argv[argc++] = (char *)file;
+	va_start(ap, env);
+	while ((s = va_arg(ap, char *)) != NULL)
+		argv[argc++] = s;
+	va_end(ap);
+	argv[argc] = NULL;
+	return config_load(c, argc, argv, env, r);
+}
+
+/* Report line @i is one line starting with @prefix and naming @what. */
+static void assert_report(const struct cfg_report *r, int i, const char *prefix, const char *what)
+{
+	ck_assert_int_gt(r->n, i);
+	assert_err_line(r->msg[i], what);
+	ck_assert_msg(strncmp(r->msg[i], prefix, strlen(prefix)) == 0, "\"%s\" does not start with \"%s\"",
+		      r->msg[i], prefix);
+}
+
+START_TEST(file_every_kind_of_line)
+{
+	static struct config c;
+	struct cfg_report r;
+	const char *path = write_file(
+		"# dotproxy settings\n"
+		"\n"
+		"mode = redirect\n"
+		"  port=5400   # after a value\n"
+		"listen = 127.0.0.1@53\n"
+		"upstream = 192.0.2.1@853#dot.example\n"
+		"pin = sha256/" PIN_SEQ_B64 "\n"
+		"upstream = 2001:db8::53#dot6.example^sha256/" PIN_FF_B64 "\r\n"
+		"ca-file = \"/etc/ssl/my \\\"CA\\\".pem\"\n"
+		"max-conns = 2\n"
+		"query-log = yes\n"
+		"log-level = warn\n"
+		"user = dnsuser\n", 0600);
+	uint8_t seq[CFG_PIN_LEN], ff[CFG_PIN_LEN];
+
+	pin_seq(seq);
+	memset(ff, 0xff, sizeof(ff));
+	ck_assert_int_eq(load(&c, &r, path, NULL, NULL), 0);
+	ck_assert_int_eq(r.n, 0);
+	ck_assert_int_eq(c.mode, MODE_REDIRECT);
+	ck_assert_uint_eq(c.port, 5400);
+	ck_assert_int_eq(c.nlisten, 1);
+	assert_v4(&c.listen[0], 127, 0, 0, 1, 53);
+	ck_assert_int_eq(c.nupstreams, 2);
+	ck_assert_str_eq(c.upstreams[0].name, "dot.example");
+	ck_assert_int_eq(c.upstreams[0].npins, 1);
+	ck_assert_mem_eq(c.upstreams[0].pins[0], seq, CFG_PIN_LEN);
+	assert_v6(&c.upstreams[1].addr, V6_DOC53, 853);
+	ck_assert_mem_eq(c.upstreams[1].pins[0], ff, CFG_PIN_LEN);
+	ck_assert_str_eq(c.ca_file, "/etc/ssl/my \"CA\".pem");
+	ck_assert_uint_eq(c.max_conns, 2);
+	ck_assert(c.query_log);
+	ck_assert_int_eq(c.log_level, LOG_LVL_WARN);
+	ck_assert_str_eq(c.user, "dnsuser");
+	ck_assert_str_eq(c.config_file, path);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(file_errors_each_name_their_line)
+{
+	static struct config c;
+	struct cfg_report r;
+	char pre[100];
+	const char *path = write_file(
+		"mode = redirect\n"
+		"colour = blue\n"
+		"port = 0\n"
+		"timeout\n"
+		"ca-file = \"/unterminated\n"
+		"cache-size = 10 20\n"
+		"policy = fastest\n"
+		"check-config = /etc/x\n", 0600);
+
+	ck_assert_int_eq(config_check_file(&c, path, &r), -1);
+	ck_assert_int_eq(r.n, 6);
+	snprintf(pre, sizeof(pre), "%s:2: ", path);
+	assert_report(&r, 0, pre, "colour");
+	snprintf(pre, sizeof(pre), "%s:4: ", path);
+	assert_report(&r, 1, pre, "KEY = VALUE");
+	snprintf(pre, sizeof(pre), "%s:5: ", path);
+	assert_report(&r, 2, pre, "does not end");
+	snprintf(pre, sizeof(pre), "%s:6: ", path);
+	assert_report(&r, 3, pre, "double quotes");
+	snprintf(pre, sizeof(pre), "%s:8: ", path);
+	assert_report(&r, 4, pre, "check-config");
+	/* the values are checked once every line is read */
+	snprintf(pre, sizeof(pre), "%s:3: ", path);
+	assert_report(&r, 5, pre, "port \"0\"");
+	unlink(path);
+}
+END_TEST
+
+START_TEST(file_cross_checks_name_the_line_of_the_setting)
+{
+	static struct config c;
+	struct cfg_report r;
+	char pre[100];
+	const char *path = write_file("listen = 127.0.0.1\n\nqueue = 3\n", 0600);
+
+	ck_assert_int_eq(config_check_file(&c, path, &r), -1);
+	ck_assert_int_eq(r.n, 2);
+	snprintf(pre, sizeof(pre), "%s:1: ", path);
+	assert_report(&r, 0, pre, "only with mode redirect");
+	snprintf(pre, sizeof(pre), "%s:3: ", path);
+	assert_report(&r, 1, pre, "only with mode nfqueue");
+	unlink(path);
+}
+END_TEST
+
+START_TEST(flags_beat_the_environment_which_beats_the_file)
+{
+	static struct config c;
+	struct cfg_report r;
+	char *env[] = {
+		"HOME=/root",
+		"DOTPROXY_PORT=2000",
+		"DOTPROXY_UPSTREAM=192.0.2.2#b.example  192.0.2.3#c.example",
+		"DOTPROXY_TIMEOUT=", /* empty: not set */
+		NULL,
+	};
+	const char *path = write_file("port = 1000\ntimeout = 700\nupstream = 192.0.2.1#a.example\n"
+				      "pin = sha256/" PIN_SEQ_B64 "\npolicy = ordered\n", 0600);
+
+	ck_assert_int_eq(load(&c, &r, path, env, "--port", "3000", NULL), 0);
+	ck_assert_uint_eq(c.port, 3000);		/* the flag */
+	ck_assert_uint_eq(c.timeout_ms, 700);		/* the file: the variable is empty */
+	ck_assert_int_eq(c.policy, POLICY_ORDERED);	/* the file alone */
+	/* the environment's upstreams replace the file's, with the file's pin */
+	ck_assert_int_eq(c.nupstreams, 2);
+	ck_assert_str_eq(c.upstreams[0].name, "b.example");
+	ck_assert_str_eq(c.upstreams[1].name, "c.example");
+	ck_assert_int_eq(c.upstreams[0].npins, 0);
+	ck_assert_int_eq(load(&c, &r, path, env, NULL), 0);
+	ck_assert_uint_eq(c.port, 2000);
+	ck_assert_int_eq(load(&c, &r, path, NULL, "--upstream", "192.0.2.9#z.example", NULL), 0);
+	ck_assert_int_eq(c.nupstreams, 1);
+	ck_assert_str_eq(c.upstreams[0].name, "z.example");
+	ck_assert_int_eq(c.upstreams[0].npins, 0);
+	ck_assert_uint_eq(c.port, 1000);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(environment_errors_name_the_variable)
+{
+	static struct config c;
+	struct cfg_report r;
+	char *bad_bool[] = { "DOTPROXY_FAIL_OPEN=maybe", "DOTPROXY_MODE=nfqueue", NULL };
+	char *two[] = { "DOTPROXY_MODE=redirect tproxy", NULL };
+	char *bad_port[] = { "DOTPROXY_PORT=http", NULL };
+
+	ck_assert_int_eq(load(&c, &r, "none", bad_bool, NULL), -1);
+	assert_report(&r, 0, "DOTPROXY_FAIL_OPEN", "yes or no");
+	ck_assert_int_eq(load(&c, &r, "none", two, NULL), -1);
+	assert_report(&r, 0, "DOTPROXY_MODE", "one value");
+	ck_assert_int_eq(load(&c, &r, "none", bad_port, NULL), -1);
+	assert_report(&r, 0, "DOTPROXY_PORT \"http\"", "1-65535");
+}
+END_TEST
+
+START_TEST(a_named_config_file_must_exist)
+{
+	static struct config c;
+	struct cfg_report r;
+	char *env[] = { "DOTPROXY_CONFIG=/nonexistent/dotproxy.conf", NULL };
+	char *argv[] = { "dotproxy", NULL };
+
+	ck_assert_int_eq(load(&c, &r, "/nonexistent/x.conf", NULL, NULL), -1);
+	assert_report(&r, 0, "/nonexistent/x.conf: ", "No such file");
+	ck_assert_int_eq(config_load(&c, 1, argv, env, &r), -1);
+	assert_report(&r, 0, "/nonexistent/dotproxy.conf: ", "No such file");
+	/* "none": no file at all, the defaults */
+	ck_assert_int_eq(load(&c, &r, "none", NULL, NULL), 0);
+	ck_assert_str_eq(c.config_file, "");
+}
+END_TEST
+
+START_TEST(secrets_others_may_read_are_refused)
+{
+	static struct config c;
+	struct cfg_report r;
+	char key[64], conf[64], text[256];
+
+	strcpy(key, write_file("not really a key\n", 0644));
+	snprintf(text, sizeof(text), "client-cert = /etc/hostname\nclient-key = %s\n", key);
+	strcpy(conf, write_file(text, 0640));
+	/* the key others may read */
+	ck_assert_int_eq(config_check_file(&c, conf, &r), -1);
+	ck_assert_int_eq(r.n, 1);
+	assert_report(&r, 0, "client-key \"", "others may read");
+	/* the key is private now; the config naming it is not */
+	ck_assert_int_eq(chmod(key, 0640), 0);
+	ck_assert_int_eq(config_check_file(&c, conf, &r), 0);
+	ck_assert_int_eq(chmod(conf, 0644), 0);
+	ck_assert_int_eq(config_check_file(&c, conf, &r), -1);
+	assert_report(&r, 0, conf, "names a private key");
+	/* a config others may write, key or none */
+	strcpy(conf, write_file("port = 53\n", 0666));
+	ck_assert_int_eq(chmod(conf, 0666), 0);
+	ck_assert_int_eq(config_check_file(&c, conf, &r), -1);
+	assert_report(&r, 0, conf, "others may write");
+	unlink(conf);
+	/* half a client certificate */
+	snprintf(text, sizeof(text), "client-key = %s\n", key);
+	strcpy(conf, write_file(text, 0600));
+	ck_assert_int_eq(config_check_file(&c, conf, &r), -1);
+	assert_report(&r, 0, conf, "client certificate");
+	unlink(conf);
+	unlink(key);
+}
+END_TEST
+
+START_TEST(reload_names_what_needs_a_restart)
+{
+	static struct config a, b;
+	struct args x;
+	char out[256];
+
+	ck_assert_int_eq(parse(&a, &x, "--port", "5300", "--timeout", "1000", (char *)NULL), 0);
+	ck_assert_int_eq(parse(&b, &x, "--port", "5301", "--timeout", "2000", "--user", "nobody",
+			       "--metrics", "127.0.0.1:9153", (char *)NULL), 0);
+	config_restart_only(&a, &b, out, sizeof(out));
+	ck_assert_str_eq(out, "port, metrics, user");
+	config_keep_restart_only(&a, &b);
+	config_restart_only(&a, &b, out, sizeof(out));
+	ck_assert_str_eq(out, "");
+	ck_assert_uint_eq(b.port, 5300);
+	ck_assert(!b.has_metrics);
+	ck_assert_str_eq(b.user, "");
+	ck_assert_uint_eq(b.timeout_ms, 2000);	/* live: stays new */
+}
+END_TEST
+
+START_TEST(check_config_flag_asks_for_a_check)
+{
+	static struct config c;
+	struct cfg_report r;
+	char *argv[] = { "dotproxy", "--check-config", "/etc/x.conf", "--port", "0", NULL };
+	char *env[] = { "DOTPROXY_PORT=0", NULL };
+
+	ck_assert_int_eq(config_load(&c, 5, argv, env, &r), CFG_PARSE_CHECK);
+	ck_assert_str_eq(c.check_config, "/etc/x.conf");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1068,6 +1347,18 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, args_reparse_starts_over);
 	tcase_add_test(tc, args_reparse_after_error_inside_cluster);
 	tcase_add_test(tc, args_help_and_version_exit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("file");
+	tcase_add_test(tc, file_every_kind_of_line);
+	tcase_add_test(tc, file_errors_each_name_their_line);
+	tcase_add_test(tc, file_cross_checks_name_the_line_of_the_setting);
+	tcase_add_test(tc, flags_beat_the_environment_which_beats_the_file);
+	tcase_add_test(tc, environment_errors_name_the_variable);
+	tcase_add_test(tc, a_named_config_file_must_exist);
+	tcase_add_test(tc, secrets_others_may_read_are_refused);
+	tcase_add_test(tc, reload_names_what_needs_a_restart);
+	tcase_add_test(tc, check_config_flag_asks_for_a_check);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sock");

@@ -28,20 +28,13 @@ static void make(unsigned n, enum cfg_policy policy)
 	p->m = &m;
 	p->policy = policy;
 	p->max_conns = 2;
-	p->n = n;
 	qt.timeout_ms = 3000;
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(cfgs[i].label, sizeof(cfgs[i].label), "192.0.2.%u@853#up%u.test", i + 1, i);
-		p->ups[i].cfg = &cfgs[i];
-		p->ups[i].pool = p;
-		p->ups[i].idx = i;
-		loop_timer_init(&p->ups[i].probe, upstream_probe, &p->ups[i]);
-		for (unsigned j = 0; j < CFG_MAX_CONNS; j++) {
-			p->ups[i].conns[j].up = &p->ups[i];
-			p->ups[i].conns[j].io.fd = -1;
-			loop_timer_init(&p->ups[i].conns[j].timer, conn_timer, &p->ups[i].conns[j]);
-		}
+		upstream_init(p, i, &cfgs[i], NULL);
+		p->order[i] = i;
 	}
+	p->nactive = n;
 	memset(&m, 0, sizeof(m));
 	log_set_level(LOG_LVL_ERR);	/* failures here are on purpose */
 }

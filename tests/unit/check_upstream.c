@@ -70,6 +70,7 @@ struct plan {
 	bool no_accept;		/* listen, but never accept: no TLS handshake */
 	bool concurrent;	/* serve each connection in its own process, all at once */
 	int mute_first_after;	/* first connection: answer this many, then nothing (0: off) */
+	int delay_ms;		/* wait this long before writing answers (0: none) */
 };
 
 /* What the server saw; shared memory, written by the child only. */
@@ -225,6 +226,8 @@ static void serve_conn(SSL *s, int conn, const struct plan *pl)
 		}
 		memmove(in, in + off, inlen - off);
 		inlen -= off;
+		if (pl->delay_ms && olen)
+			usleep((useconds_t)pl->delay_ms * 1000);
 		for (size_t w = 0, step = pl->split ? (size_t)pl->split : olen; w < olen; w += step) {
 			int n = (int)(olen - w < step ? olen - w : step);
 
@@ -508,10 +511,10 @@ static void make_pool_spec(const char *const *specs, int nspecs, unsigned timeou
 	ck_assert_ptr_nonnull(f);
 	PEM_write_X509(f, ca_cert);
 	fclose(f);
-	cfg.ca_file = ca_path;
+	strcpy(cfg.ca_file, ca_path);
 	if (test_own_ca) {
-		cfg.ca_file = NULL;		/* the system store, which does not know the test CA */
-		cfg.upstreams[0].ca_file = ca_path;
+		cfg.ca_file[0] = '\0';		/* the system store, which does not know the test CA */
+		strcpy(cfg.upstreams[0].ca_file, ca_path);
 	}
 	cfg.mark = 0;
 	cfg.timeout_ms = timeout_ms;
@@ -958,6 +961,130 @@ static long nth_sample(const char *page, const char *name, int nth)
 	return -1;
 }
 
+/* ---- reload (pool_reconfigure) ---- */
+
+/* A CA file of our own, which the test removes. */
+static void write_ca(char *path)
+{
+	FILE *f;
+	int fd;
+
+	strcpy(path, "/tmp/check_upstream_ca2.XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	PEM_write_X509(f, ca_cert);
+	fclose(f);
+}
+
+/*
+ * cfg with the single upstream 127.0.0.1@@port; with @own_ca as its
+ * --upstream-ca ("": the global --ca-file @ca). Another CA path makes it
+ * another upstream to the pool, though it is the same server.
+ */
+static void reload_cfg(int port, const char *ca, const char *own_ca)
+{
+	char spec[128], err[256];
+
+	snprintf(spec, sizeof(spec), "127.0.0.1@%d#%s", port, AUTH_NAME);
+	ck_assert_int_eq(config_parse_upstream(spec, &cfg.upstreams[0], err, sizeof(err)), 0);
+	strcpy(cfg.upstreams[0].ca_file, own_ca);
+	strcpy(cfg.ca_file, ca);
+	cfg.nupstreams = 1;
+}
+
+START_TEST(reload_keeps_the_connection_of_an_upstream_that_stays)
+{
+	char ca[64], err[256];
+	struct plan pl;
+	int port;
+
+	plan_init(&pl);
+	pl.delay_ms = 300;
+	port = start_server(&pl);
+	make_pool(port, AUTH_NAME, 3000, 30000, 16);
+	tick();
+	send_query(0, 0x5100);
+	run_for(100);			/* written; the server takes 300 ms to answer */
+	ck_assert_int_eq(peek(&st->queries), 1);
+	write_ca(ca);
+	reload_cfg(port, ca, "");	/* the same upstream, its CA file read again */
+	cfg.policy = POLICY_ROUND_ROBIN;
+	ck_assert_msg(pool_reconfigure(pool, &cfg, err, sizeof(err)) == 0, "%s", err);
+	unlink(ca);
+	send_query(1, 0x5101);
+	run_until(2, 3000);
+	ck_assert_int_eq(nreplies, 2);
+	check_answer(reply_of(0), 0, 0x5100);
+	check_answer(reply_of(1), 1, 0x5101);
+	/* both on the one connection the reload kept */
+	ck_assert_int_eq(peek(&st->conns), 1);
+	ck_assert_uint_eq(m.handshakes, 1);
+	ck_assert_int_eq(peek(&st->eofs), 0);
+}
+END_TEST
+
+START_TEST(reload_lets_a_removed_upstream_answer_then_closes_it)
+{
+	char ca[64], err[256], *page;
+	struct plan pl;
+	int port, healthy;
+
+	plan_init(&pl);
+	pl.delay_ms = 300;
+	pl.concurrent = true;
+	port = start_server(&pl);
+	make_pool(port, AUTH_NAME, 3000, 30000, 16);
+	tick();
+	send_query(0, 0x5200);
+	run_for(100);
+	ck_assert_int_eq(peek(&st->queries), 1);
+	/* another upstream (its own CA) replaces it; the old one has a query in flight */
+	write_ca(ca);
+	reload_cfg(port, "", ca);
+	ck_assert_msg(pool_reconfigure(pool, &cfg, err, sizeof(err)) == 0, "%s", err);
+	unlink(ca);
+	send_query(1, 0x5201);
+	run_until(2, 3000);
+	ck_assert_int_eq(nreplies, 2);
+	check_answer(reply_of(0), 0, 0x5200);	/* answered where it was sent */
+	check_answer(reply_of(1), 1, 0x5201);	/* on the new upstream's connection */
+	ck_assert_int_eq(peek(&st->conns), 2);
+	ck_assert_int_eq(peek(&st->queries), 2);
+	/* the removed one closes once its last answer is in */
+	run_for(200);
+	ck_assert_int_eq(wait_stat(&st->eofs, 1, 2000), 1);
+	page = render(&healthy);
+	ck_assert_int_eq(healthy, 1);
+	ck_assert_int_eq(nth_sample(page, "dotproxy_upstream_up", 1), -1);	/* only the new one */
+	free(page);
+}
+END_TEST
+
+START_TEST(reload_with_an_unreadable_ca_changes_nothing)
+{
+	char err[256];
+	struct plan pl;
+	int port;
+
+	plan_init(&pl);
+	port = start_server(&pl);
+	make_pool(port, AUTH_NAME, 3000, 30000, 16);
+	tick();
+	send_query(0, 0x5300);
+	run_until(1, 3000);
+	reload_cfg(port, "/nonexistent/ca.pem", "");
+	ck_assert_int_eq(pool_reconfigure(pool, &cfg, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "/nonexistent/ca.pem") != NULL, "%s", err);
+	/* still the old upstream, on its old connection */
+	send_query(1, 0x5301);
+	run_until(2, 3000);
+	check_answer(reply_of(1), 1, 0x5301);
+	ck_assert_int_eq(peek(&st->conns), 1);
+}
+END_TEST
+
 START_TEST(upstream_that_closes_without_answering_fails_over)
 {
 	char spec[128];
@@ -1051,7 +1178,7 @@ START_TEST(without_its_ca_the_same_server_is_refused)
 	/* the same pool but with only the system store: a new pool, no CA of its own */
 	pool_free(pool);
 	qtable_destroy(&qt);
-	cfg.ca_file = NULL;
+	cfg.ca_file[0] = '\0';
 	{
 		char err[256];
 
@@ -1074,7 +1201,7 @@ START_TEST(unreadable_upstream_ca_fails_the_pool)
 
 	memset(&cfg, 0, sizeof(cfg));
 	ck_assert_int_eq(config_parse_upstream("192.0.2.1#dot.example", &cfg.upstreams[0], err, sizeof(err)), 0);
-	cfg.upstreams[0].ca_file = "/nonexistent/ca.pem";
+	strcpy(cfg.upstreams[0].ca_file, "/nonexistent/ca.pem");
 	cfg.nupstreams = 1;
 	cfg.timeout_ms = 3000;
 	ck_assert_ptr_null(pool_new(lp, &cfg, &qt, &m, err, sizeof(err)));
@@ -1392,6 +1519,9 @@ int main(void)
 	tcase_add_test(tc, refused_upstream_fails_over_to_the_next);
 	tcase_add_test(tc, upstream_that_closes_without_answering_fails_over);
 	tcase_add_test(tc, unverified_server_never_sees_a_query);
+	tcase_add_test(tc, reload_keeps_the_connection_of_an_upstream_that_stays);
+	tcase_add_test(tc, reload_lets_a_removed_upstream_answer_then_closes_it);
+	tcase_add_test(tc, reload_with_an_unreadable_ca_changes_nothing);
 	tcase_add_test(tc, upstream_with_its_own_ca_is_verified_with_it);
 	tcase_add_test(tc, without_its_ca_the_same_server_is_refused);
 	tcase_add_test(tc, unreadable_upstream_ca_fails_the_pool);
