@@ -28,6 +28,8 @@ static char ca_path[64], other_ca_path[64];
 static SSL_SESSION *saved;
 static SSL_CTX *sctx;		/* one server: its ticket keys let sessions resume */
 static SSL_CTX *evil_sctx;	/* a mis-issued leaf for the same name, the pinned one sent along */
+static const char *client_cert, *client_key;	/* --client-cert/--client-key of the next client */
+static int server_accepted;	/* the server side of the latest handshake completed */
 
 static int keep_session(SSL *ssl, SSL_SESSION *s)
 {
@@ -114,6 +116,8 @@ static int connect_to(SSL_CTX *server, const char *ca, const struct upstream_cfg
 	int sv[2], cdone = 0, sdone = 0, ok = 0;
 
 	ck_assert_msg(cctx != NULL, "%s", err);
+	if (client_cert)
+		ck_assert_msg(tls_ctx_client_cert(cctx, client_cert, client_key, err, sizeof(err)) == 0, "%s", err);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
@@ -138,6 +142,7 @@ static int connect_to(SSL_CTX *server, const char *ca, const struct upstream_cfg
 				break;
 		}
 	}
+	server_accepted = sdone;
 	if (cdone) {
 		char buf[16];
 
@@ -324,6 +329,71 @@ START_TEST(unloadable_ca_file_is_a_clear_error)
 }
 END_TEST
 
+/* PEM files for a client certificate issued by @issuer (@ikey) and its key; paths in @cert, @key. */
+static void write_client(char *cert, char *key, X509 *issuer, EVP_PKEY *ikey, EVP_PKEY **k, X509 **x)
+{
+	FILE *f;
+	int fd;
+
+	*k = EVP_EC_gen("P-256");
+	*x = testcert_make(*k, "client.dotproxy.test", issuer, ikey, 0);
+	strcpy(cert, "/tmp/check_tls_ccert.XXXXXX");
+	close(mkstemp(cert));
+	testcert_write_pem(cert, *x);
+	strcpy(key, "/tmp/check_tls_ckey.XXXXXX");
+	fd = mkstemp(key);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(PEM_write_PrivateKey(f, *k, NULL, NULL, 0, NULL, NULL), 1);
+	fclose(f);
+}
+
+START_TEST(client_certificate_is_shown_to_a_server_that_asks)
+{
+	struct upstream_cfg u;
+	char cert[64], key[64], cert2[64], key2[64], err[256];
+	EVP_PKEY *k, *k2;
+	X509 *x, *x2;
+	SSL_CTX *asks = server_ctx(), *cctx;
+	int resumed;
+
+	/* a server that wants a client certificate from our CA */
+	X509_STORE_add_cert(SSL_CTX_get_cert_store(asks), ca_cert);
+	SSL_CTX_set_verify(asks, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	upstream(&u, "dot.dotproxy.test");
+	write_client(cert, key, ca_cert, ca_key, &k, &x);
+	write_client(cert2, key2, other_ca_cert, other_ca_key, &k2, &x2);
+	/* (TLS 1.3: the client is done before the server has judged its certificate) */
+	connect_to(asks, ca_path, &u, NULL, &last_spki, &resumed);	/* none */
+	ck_assert_int_eq(server_accepted, 0);
+	client_cert = cert;
+	client_key = key;
+	ck_assert_int_eq(connect_to(asks, ca_path, &u, NULL, &last_spki, &resumed), 1);
+	ck_assert_int_eq(server_accepted, 1);
+	client_cert = cert2;	/* one the server's CA did not issue */
+	client_key = key2;
+	connect_to(asks, ca_path, &u, NULL, &last_spki, &resumed);
+	ck_assert_int_eq(server_accepted, 0);
+	client_cert = NULL;
+	/* a key that is not the certificate's: said at once */
+	cctx = tls_ctx_new(ca_path, keep_session, err, sizeof(err));
+	ck_assert_int_eq(tls_ctx_client_cert(cctx, cert, key2, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "--client-key") != NULL && strstr(err, "mismatch") != NULL, "%s", err);
+	ck_assert_int_eq(tls_ctx_client_cert(cctx, "/nonexistent.pem", key, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "--client-cert \"/nonexistent.pem\"") != NULL, "%s", err);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(asks);
+	unlink(cert);
+	unlink(key);
+	unlink(cert2);
+	unlink(key2);
+	X509_free(x);
+	X509_free(x2);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tls");
@@ -339,6 +409,7 @@ int main(void)
 	tcase_add_test(tc, pinned_cert_sent_along_does_not_satisfy_the_pin);
 	tcase_add_test(tc, resumed_session_is_still_pin_checked);
 	tcase_add_test(tc, unloadable_ca_file_is_a_clear_error);
+	tcase_add_test(tc, client_certificate_is_shown_to_a_server_that_asks);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
