@@ -135,6 +135,8 @@ void metrics_render(const struct metrics *m, struct strbuf *sb)
 	render_paths(m, sb);
 	metrics_counter(sb, "dotproxy_malformed_total", "Client packets dropped or answered FORMERR/NOTIMP.", m->malformed);
 	metrics_counter(sb, "dotproxy_truncated_total", "UDP answers sent truncated (TC) so the client retries over TCP.", m->truncated);
+	metrics_counter(sb, "dotproxy_tls_failures_total", "Upstream connect, TLS handshake or certificate failures "
+			"(per upstream: dotproxy_upstream_failures_total).", m->tls_failures);
 	metrics_counter(sb, "dotproxy_upstream_bad_answers_total", "Upstream answers dropped: unknown ID or a different question.", m->upstream_bad_answers);
 	metrics_counter(sb, "dotproxy_timeouts_total", "Queries answered SERVFAIL at their deadline.", m->timeouts);
 	metrics_counter(sb, "dotproxy_no_upstream_total",

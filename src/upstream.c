@@ -90,7 +90,7 @@ struct upstream {
 	uint64_t idle_learned_at;	/* when */
 	uint64_t answers, failures;	/* for metrics */
 	/* metrics: TLS, connections, queries written on a new or an open connection, answer times */
-	uint64_t handshakes, resumed, tls_failures, connects, queries_new, queries_reused;
+	uint64_t handshakes, resumed, connects, queries_new, queries_reused;
 	struct metrics_hist answer_ms;
 };
 
@@ -327,7 +327,6 @@ static void conn_fail(struct upconn *c, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	u->pool->m->tls_failures++;
-	u->tls_failures++;
 	keep_session(u, NULL, NULL);	/* a failed upstream is verified afresh next time */
 	if (u->backoff_ms == 0)
 		log_warnx("upstream %s: %s (its queries go elsewhere or get SERVFAIL until it works)",
@@ -965,9 +964,6 @@ static void render_per_upstream(const struct pool *p, struct strbuf *sb)
 		       offsetof(struct upstream, handshakes));
 	render_counter(p, sb, "dotproxy_tls_resumed_total", "TLS handshakes with each upstream that resumed a session.",
 		       offsetof(struct upstream, resumed));
-	render_counter(p, sb, "dotproxy_tls_failures_total",
-		       "Connect, TLS handshake or certificate failures of each upstream.",
-		       offsetof(struct upstream, tls_failures));
 	metrics_histogram_head(sb, "dotproxy_upstream_answer_duration_seconds",
 			       "Time from writing a query to an upstream to its answer, per upstream "
 			       "(to the millisecond).");

@@ -416,6 +416,7 @@ START_TEST(render_has_every_metric_with_its_value)
 	/* the README's table */
 	expect(p, "dotproxy_malformed_total", "counter", 301);
 	expect(p, "dotproxy_truncated_total", "counter", 302);
+	expect(p, "dotproxy_tls_failures_total", "counter", 305);
 	expect(p, "dotproxy_upstream_bad_answers_total", "counter", 12345678901234ULL);
 	expect(p, "dotproxy_timeouts_total", "counter", 308);
 	expect(p, "dotproxy_send_errors_total", "counter", 18446744073709551615ULL);
@@ -446,10 +447,11 @@ START_TEST(render_has_every_metric_with_its_value)
 	ck_assert_int_eq(refused, 2);
 	ck_assert_str_eq(family_of(p, "dotproxy_refused_total", 22)->type, "counter");
 	/* per-upstream ones are pool_render's: not here, not twice */
-	ck_assert_ptr_null(strstr(text, "dotproxy_tls_"));
+	ck_assert_ptr_null(strstr(text, "dotproxy_tls_handshakes"));
+	ck_assert_ptr_null(strstr(text, "dotproxy_tls_resumed"));
 	ck_assert_ptr_null(strstr(text, "dotproxy_upstream_queries_total"));
-	/* nothing else: 3 paths x (2 + 12), 15 above, 2 refused, 1 build_info */
-	ck_assert_int_eq(p->nser, 3 * (2 + 2 * MR_COUNT) + 15 + 2 + 1);
+	/* nothing else: 3 paths x (2 + 12), 16 above, 2 refused, 1 build_info */
+	ck_assert_int_eq(p->nser, 3 * (2 + 2 * MR_COUNT) + 16 + 2 + 1);
 	ck_assert_ptr_nonnull(family_of(p, "dotproxy_build_info", 19));
 	free(text);
 	free(p);
