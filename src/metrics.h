@@ -52,11 +52,11 @@ struct metrics {
 	uint64_t answers[MR_COUNT];	/* answers sent to clients, by rcode */
 	uint64_t malformed;		/* client packets dropped or answered FORMERR/NOTIMP */
 	uint64_t truncated;		/* UDP answers sent with TC set */
-	/* totals of what /metrics shows per upstream (pool_render): for the log and tests */
+	/* but tls_failures, totals of what /metrics shows per upstream (pool_render): for the log and tests */
 	uint64_t handshakes;		/* completed TLS handshakes, resumed included */
 	uint64_t resumed;		/* ... of which resumed a session */
-	uint64_t upstream_queries;	/* queries written to upstreams (retries included) */
 	uint64_t tls_failures;		/* connect, handshake or verification failures */
+	uint64_t upstream_queries;	/* queries written to upstreams (retries included) */
 	uint64_t upstream_bad_answers;	/* answers dropped: unknown ID, wrong question */
 	uint64_t timeouts;		/* queries answered SERVFAIL at their deadline */
 	uint64_t no_upstream;		/* queries failed at once: no upstream usable */

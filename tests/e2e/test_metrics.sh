@@ -266,7 +266,7 @@ page_valid "tproxy"
 lab_unbound_stop dot
 snapshot dotproxy_no_upstream_total 'dotproxy_answers_total{rcode="SERVFAIL"}'
 ask "DoT server stopped" "$LAB_DECOY4" "down-$LAB_ID.dotproxy.test" A SERVFAIL +notcp
-code= t0=$(lab_ms)
+code='' t0=$(lab_ms)
 for ((i = 0; i < 50; i++)); do	# at most 5 s
 	code=$(health_code)
 	[[ $code == 503 ]] && break
@@ -284,7 +284,7 @@ ask "DoT server still stopped" "$LAB_DECOY6" "down2-$LAB_ID.dotproxy.test" A SER
 moved "DoT server stopped: every such query counts" dotproxy_no_upstream_total 2
 
 lab_unbound_start dot || lab_bail "could not restart the DoT Unbound"
-code= t0=$(lab_ms)
+code='' t0=$(lab_ms)
 for ((i = 0; i < 150; i++)); do	# at most 15 s: the probe backs off up to 5 s (+25%)
 	code=$(health_code)
 	[[ $code == 200 ]] && break
