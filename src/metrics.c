@@ -58,14 +58,13 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 	}
 }
 
+const unsigned metrics_lat_bounds_ms[METRICS_LAT_BUCKETS] = {
+	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
+};
+
 void metrics_count_rcode(struct metrics *m, int rcode)
 {
-	static const enum metric_rcode map[] = {
-		[0] = MR_NOERROR, [1] = MR_FORMERR, [2] = MR_SERVFAIL, [3] = MR_NXDOMAIN,
-		[4] = MR_OTHER, [5] = MR_REFUSED,
-	};
-
-	m->answers[rcode >= 0 && rcode <= 5 ? map[rcode] : MR_OTHER]++;
+	m->answers[metrics_rcode(rcode)]++;
 }
 
 void metrics_counter(struct strbuf *sb, const char *name, const char *help, uint64_t v)
@@ -74,33 +73,78 @@ void metrics_counter(struct strbuf *sb, const char *name, const char *help, uint
 		      (unsigned long long)v);
 }
 
+void metrics_histogram_head(struct strbuf *sb, const char *name, const char *help)
+{
+	strbuf_printf(sb, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+}
+
+void metrics_histogram(struct strbuf *sb, const char *name, const char *labels,
+		       const struct metrics_hist *h)
+{
+	uint64_t cum = 0;
+
+	for (int i = 0; i < METRICS_LAT_BUCKETS; i++) {
+		cum += h->n[i];
+		strbuf_printf(sb, "%s_bucket{%s,le=\"%u.%03u\"} %llu\n", name, labels,
+			      metrics_lat_bounds_ms[i] / 1000, metrics_lat_bounds_ms[i] % 1000,
+			      (unsigned long long)cum);
+	}
+	cum += h->n[METRICS_LAT_BUCKETS];
+	strbuf_printf(sb, "%s_bucket{%s,le=\"+Inf\"} %llu\n", name, labels, (unsigned long long)cum);
+	strbuf_printf(sb, "%s_sum{%s} %llu.%03u\n", name, labels, (unsigned long long)(h->sum_ms / 1000),
+		      (unsigned)(h->sum_ms % 1000));
+	strbuf_printf(sb, "%s_count{%s} %llu\n", name, labels, (unsigned long long)cum);
+}
+
+static const char *const frontends[MF_COUNT] = { "tproxy", "redirect", "nfqueue" };
+static const char *const transports[MT_COUNT] = { "udp", "tcp" };
+static const char *const families[MFAM_COUNT] = { "ipv4", "ipv6" };
+static const char *const rcodes[MR_COUNT] = { "NOERROR", "SERVFAIL", "FORMERR", "REFUSED",
+					       "NXDOMAIN", "other" };
+
+/* dotproxy_queries_total and dotproxy_answers_total, a series per path the daemon runs. */
+static void render_paths(const struct metrics *m, struct strbuf *sb)
+{
+	strbuf_printf(sb, "# HELP dotproxy_queries_total Queries received from clients, by front-end, "
+			  "transport and the client's address family.\n"
+			  "# TYPE dotproxy_queries_total counter\n");
+	for (int f = 0; f < MF_COUNT; f++)
+		for (int t = 0; t < MT_COUNT; t++)
+			for (int a = 0; m->path[f][t].used && a < MFAM_COUNT; a++)
+				strbuf_printf(sb, "dotproxy_queries_total{frontend=\"%s\",transport=\"%s\","
+						  "family=\"%s\"} %llu\n", frontends[f], transports[t], families[a],
+					      (unsigned long long)m->path[f][t].queries[a]);
+	strbuf_printf(sb, "# HELP dotproxy_answers_total Answers sent to clients, by front-end, transport, "
+			  "the client's address family and rcode.\n"
+			  "# TYPE dotproxy_answers_total counter\n");
+	for (int f = 0; f < MF_COUNT; f++)
+		for (int t = 0; t < MT_COUNT; t++)
+			for (int a = 0; m->path[f][t].used && a < MFAM_COUNT; a++)
+				for (int r = 0; r < MR_COUNT; r++)
+					strbuf_printf(sb, "dotproxy_answers_total{frontend=\"%s\",transport=\"%s\","
+							  "family=\"%s\",rcode=\"%s\"} %llu\n", frontends[f],
+						      transports[t], families[a], rcodes[r],
+						      (unsigned long long)m->path[f][t].answers[a][r]);
+}
+
 void metrics_render(const struct metrics *m, struct strbuf *sb)
 {
-	static const char *const transports[MT_COUNT] = { "udp", "tcp" };
-	static const char *const rcodes[MR_COUNT] = { "NOERROR", "SERVFAIL", "FORMERR", "REFUSED",
-						       "NXDOMAIN", "other" };
-
 	strbuf_printf(sb, "# HELP dotproxy_build_info Version of the running daemon.\n"
 			  "# TYPE dotproxy_build_info gauge\ndotproxy_build_info{version=\"%s\"} 1\n",
 		      DOTPROXY_VERSION);
-	strbuf_printf(sb, "# HELP dotproxy_queries_total Queries received from clients.\n"
-			  "# TYPE dotproxy_queries_total counter\n");
-	for (int i = 0; i < MT_COUNT; i++)
-		strbuf_printf(sb, "dotproxy_queries_total{transport=\"%s\"} %llu\n", transports[i],
-			      (unsigned long long)m->queries[i]);
-	strbuf_printf(sb, "# HELP dotproxy_answers_total Answers sent to clients, by rcode.\n"
-			  "# TYPE dotproxy_answers_total counter\n");
-	for (int i = 0; i < MR_COUNT; i++)
-		strbuf_printf(sb, "dotproxy_answers_total{rcode=\"%s\"} %llu\n", rcodes[i],
-			      (unsigned long long)m->answers[i]);
+	render_paths(m, sb);
 	metrics_counter(sb, "dotproxy_malformed_total", "Client packets dropped or answered FORMERR/NOTIMP.", m->malformed);
 	metrics_counter(sb, "dotproxy_truncated_total", "UDP answers sent truncated (TC) so the client retries over TCP.", m->truncated);
-	metrics_counter(sb, "dotproxy_tls_handshakes_total", "Completed TLS handshakes with upstreams, resumed included.", m->handshakes);
-	metrics_counter(sb, "dotproxy_tls_resumed_total", "TLS handshakes that resumed a session.", m->resumed);
-	metrics_counter(sb, "dotproxy_tls_failures_total", "Upstream connect, TLS handshake or certificate failures.", m->tls_failures);
-	metrics_counter(sb, "dotproxy_upstream_queries_total", "Queries written to upstreams, retries included.", m->upstream_queries);
+	metrics_counter(sb, "dotproxy_tls_failures_total", "Upstream connect, TLS handshake or certificate failures "
+			"(per upstream: dotproxy_upstream_failures_total).", m->tls_failures);
 	metrics_counter(sb, "dotproxy_upstream_bad_answers_total", "Upstream answers dropped: unknown ID or a different question.", m->upstream_bad_answers);
 	metrics_counter(sb, "dotproxy_timeouts_total", "Queries answered SERVFAIL at their deadline.", m->timeouts);
+	metrics_counter(sb, "dotproxy_no_upstream_total",
+			"Queries failed at once because no upstream was usable (all down): answered SERVFAIL, "
+			"or stale with --serve-stale.", m->no_upstream);
+	metrics_counter(sb, "dotproxy_tries_exhausted_total",
+			"Queries failed when their last allowed send was lost with its connection: answered SERVFAIL, "
+			"or stale with --serve-stale.", m->tries_exhausted);
 	metrics_counter(sb, "dotproxy_hedged_total", "Queries re-sent elsewhere because their connection went silent.", m->hedged);
 	metrics_counter(sb, "dotproxy_cache_hits_total", "Queries answered from the cache.", m->cache_hits);
 	metrics_counter(sb, "dotproxy_cache_misses_total", "Cacheable queries not found in the cache.", m->cache_misses);

@@ -73,6 +73,7 @@ struct nfq_frontend {
 	struct loop *loop;
 	struct qtable *qt;
 	struct metrics *m;
+	struct metrics_path *mp;	/* its queries and answers */
 	struct mnl_socket *nl;
 	struct loop_io io;
 	uint16_t queue;
@@ -305,6 +306,7 @@ static void nfq_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 	} cbuf;
 	int fd = v6 ? f->raw6 : f->raw4, oif = ctx->ifindex;
 
+	metrics_path_answer(f->mp, metrics_family(&ctx->client), msg, len);
 	len = pkt_build_udp(f->out, sizeof(f->out), &ctx->server, &ctx->client, msg, len);
 	if (len == 0 || fd < 0) {
 		f->m->send_errors++;
@@ -384,6 +386,7 @@ static void handle_packet(struct nfq_frontend *f, const struct nfq_packet *p)
 	ctx.server = u.dst;
 	ctx.ifindex = (int)p->indev;
 	ctx.scope = (int)(p->indev ? p->indev : p->outdev);
+	f->mp->queries[metrics_family(&ctx.client)]++;
 	if (query_receive(f->qt, &f->fe, &ctx, sizeof(ctx), u.payload, u.len,
 			  answer_room(f, ctx.ifindex, u.src.sa.sa_family), &ctx.client) < 0)
 		return;		/* not a query: dropped and counted there */
@@ -526,8 +529,10 @@ static int config_request(struct nfq_frontend *f, struct nlmsghdr *nlh)
 		ssize_t n = mnl_socket_recvfrom(f->nl, f->bufs[0], NFQ_BUF);
 		const uint8_t *p = f->bufs[0];
 
-		if (n < 0 && errno == ENOBUFS)
+		if (n < 0 && errno == ENOBUFS) {
+			f->enobufs++;	/* packets lost while binding: counted as at run time */
 			continue;
+		}
 		if (n < 0)
 			return -errno;
 		/* the acknowledgement, or packets to handle before it */
@@ -613,6 +618,8 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 	f->loop = l;
 	f->qt = qt;
 	f->m = m;
+	f->mp = &m->path[MF_NFQUEUE][MT_UDP];
+	f->mp->used = true;
 	f->queue = cfg->queue;
 	f->fail_open = cfg->fail_open;
 	f->raw4 = f->raw6 = -1;
@@ -720,6 +727,16 @@ void nfq_render(const struct nfq_frontend *f, struct strbuf *sb)
 		      (unsigned long long)f->uid_none, (unsigned long long)f->uid_other);
 	strbuf_printf(sb, "# HELP dotproxy_nfq_fail_open 1 if the kernel lets queries through when the queue is full.\n"
 			  "# TYPE dotproxy_nfq_fail_open gauge\ndotproxy_nfq_fail_open %d\n", f->fail_open);
+	/*
+	 * What the kernel let through unanswered: with NFQA_CFG_F_FAIL_OPEN a packet
+	 * that cannot be delivered to our socket still takes a packet ID, so the
+	 * gaps count it; one that finds the queue full takes none and no counter
+	 * of the kernel's sees it. Without the flag nothing is let through.
+	 */
+	metrics_counter(sb, "dotproxy_nfq_fail_open_passed_total",
+			"With --fail-open: packets the kernel let through unanswered (in plaintext) because the "
+			"daemon's socket was full. Those let through because the queue was full are counted "
+			"nowhere. Always 0 without --fail-open.", f->fail_open ? f->lost : 0);
 	if (kernel_stats(f->queue, &st)) {
 		strbuf_printf(sb, "# HELP dotproxy_nfq_kernel_waiting Packets in the kernel's queue now.\n"
 				  "# TYPE dotproxy_nfq_kernel_waiting gauge\ndotproxy_nfq_kernel_waiting %llu\n", st.waiting);

@@ -45,6 +45,7 @@ struct tcp_client {
 struct tcp_ctx {
 	struct tcp_client *c;
 	uint32_t gen;
+	enum metric_family fam;		/* the client's, for metrics even once it has gone */
 };
 _Static_assert(sizeof(struct tcp_ctx) <= FRONTEND_CTX_SIZE, "tcp_ctx too large");
 
@@ -58,6 +59,7 @@ struct tcp_frontend {
 	struct loop *loop;
 	struct qtable *qt;
 	struct metrics *m;
+	struct metrics_path *mp;	/* its queries and answers */
 	unsigned idle_ms;
 	int nlisteners;
 	struct tcp_listener listeners[CFG_MAX_LISTEN];
@@ -125,7 +127,7 @@ static void tcp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 	const struct tcp_ctx *ctx = ctxp;
 	struct tcp_client *c = ctx->c;
 
-	(void)fe;
+	metrics_path_answer(((struct tcp_frontend *)fe)->mp, ctx->fam, msg, len);
 	if (!c->used || c->gen != ctx->gen)
 		return;		/* the client has gone */
 	c->pending--;
@@ -155,7 +157,7 @@ static void tcp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 static void client_parse(struct tcp_client *c)
 {
 	struct tcp_frontend *t = c->t;
-	struct tcp_ctx ctx = { .c = c, .gen = c->gen };
+	struct tcp_ctx ctx = { .c = c, .gen = c->gen, .fam = metrics_family(&c->peer) };
 	size_t off = 0;
 
 	c->blocked = false;
@@ -169,6 +171,7 @@ static void client_parse(struct tcp_client *c)
 			break;
 		}
 		c->pending++;		/* before: the reply may come at once */
+		t->mp->queries[ctx.fam]++;
 		if (query_receive(t->qt, &t->fe, &ctx, sizeof(ctx), c->rbuf + off + 2, mlen, DNS_MAX_MSG,
 				  &c->peer) < 0)
 			c->pending--;	/* dropped: no reply will come */
@@ -317,6 +320,9 @@ struct tcp_frontend *tcp_frontend_new(struct loop *l, const struct config *cfg, 
 	t->qt = qt;
 	t->m = m;
 	t->maxclients = cfg->max_tcp_clients;
+	/* TCP is intercepted by TPROXY in nfqueue mode too */
+	t->mp = &m->path[cfg->mode == MODE_REDIRECT ? MF_REDIRECT : MF_TPROXY][MT_TCP];
+	t->mp->used = true;
 	/* idle clients go, but never before their slowest query could be answered */
 	t->idle_ms = TCP_IDLE_MS > 2 * cfg->timeout_ms ? TCP_IDLE_MS : 2 * cfg->timeout_ms;
 	for (unsigned i = 0; i < t->maxclients; i++) {

@@ -50,6 +50,7 @@ struct udp_frontend {
 	struct loop *loop;
 	struct qtable *qt;
 	struct metrics *m;
+	struct metrics_path *mp;	/* its queries and answers */
 	bool transparent;
 	uint32_t mark;
 	int nsocks;
@@ -116,6 +117,7 @@ static void udp_reply(struct frontend *fe, const void *ctxp, const uint8_t *msg,
 	size_t cmsglen = 0;
 	int fd = ctx->fd;
 
+	metrics_path_answer(u->mp, metrics_family(&ctx->peer), msg, len);
 	if (u->transparent && sock_port(&ctx->local) != ctx->lport) {
 		/* intercepted: answer from the address and port the client asked */
 		fd = tsock_get(u, &ctx->local);
@@ -201,6 +203,7 @@ static void udp_readable(struct loop *l, int fd, void *arg, uint32_t events)
 
 			if (mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
 				u->m->queries[MT_UDP]++;
+				u->mp->queries[metrics_family(&u->peers[i])]++;
 				u->m->malformed++;
 				continue;
 			}
@@ -213,6 +216,7 @@ static void udp_readable(struct loop *l, int fd, void *arg, uint32_t events)
 				u->m->send_errors++;	/* no way to answer from the right address */
 				continue;
 			}
+			u->mp->queries[metrics_family(&ctx.peer)]++;
 			query_receive(u->qt, &u->fe, &ctx, sizeof(ctx), u->bufs[i], u->msgs[i].msg_len,
 				      QUERY_UDP_MAX, &ctx.peer);
 		}
@@ -248,6 +252,8 @@ struct udp_frontend *udp_frontend_new(struct loop *l, const struct config *cfg, 
 	u->qt = qt;
 	u->m = m;
 	u->transparent = cfg->mode == MODE_TPROXY;
+	u->mp = &m->path[u->transparent ? MF_TPROXY : MF_REDIRECT][MT_UDP];
+	u->mp->used = true;
 	u->mark = cfg->mark;
 	dgram_init(&u->out, l, &m->send_errors);
 	for (int i = 0; i < TSOCK_CACHE; i++)

@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,7 @@ struct upconn {
 	uint64_t last_use;		/* when it last had a query to send or an answer */
 	uint64_t last_rx;		/* when answer bytes last arrived, or it was opened */
 	struct loop_defer kick;		/* open or flush after this loop iteration */
+	unsigned fresh;			/* queued before it was ready and not written yet (metrics) */
 };
 
 struct upstream {
@@ -92,6 +94,9 @@ struct upstream {
 	unsigned idle_learned_ms;	/* the server closed idle connections after this long; 0: never */
 	uint64_t idle_learned_at;	/* when */
 	uint64_t answers, failures;	/* for metrics */
+	/* metrics: TLS, connections, queries written on a new or an open connection, answer times */
+	uint64_t handshakes, resumed, connects, queries_new, queries_reused;
+	struct metrics_hist answer_ms;
 };
 
 struct pool {
@@ -231,8 +236,13 @@ static bool send_avoiding(struct pool *p, struct query *q, const struct upconn *
 
 void pool_send(struct pool *p, struct query *q)
 {
-	if (q->tries >= QUERY_MAX_TRIES || !send_avoiding(p, q, NULL))
-		query_fail(q, DNS_RCODE_SERVFAIL);
+	if (q->tries >= QUERY_MAX_TRIES)
+		p->m->tries_exhausted++;
+	else if (!send_avoiding(p, q, NULL))
+		p->m->no_upstream++;
+	else
+		return;
+	query_fail(q, DNS_RCODE_SERVFAIL);
 }
 
 void pool_unlink(struct query *q)
@@ -363,8 +373,12 @@ static void conn_ready(struct upconn *c)
 			SSL_SESSION_free(s);
 	}
 	p->m->handshakes++;
-	if (SSL_session_reused(c->ssl))
+	u->handshakes++;
+	if (SSL_session_reused(c->ssl)) {
 		p->m->resumed++;
+		u->resumed++;
+	}
+	c->fresh = c->sendq.n;	/* these waited for this connection to open */
 	log_debug("upstream %s: TLS ready (%s%s)", u->cfg->label, SSL_get_version(c->ssl),
 		  SSL_session_reused(c->ssl) ? ", resumed" : "");
 	c->state = C_READY;
@@ -457,6 +471,14 @@ static void conn_fill(struct upconn *c)
 		q->sent_ms = loop_now(c->up->pool->loop);
 		qlist_push(&c->sent, q);
 		m->upstream_queries++;
+		if (c->fresh > c->sendq.n + 1)
+			c->fresh = c->sendq.n + 1;	/* some that waited left before being written */
+		if (c->fresh) {
+			c->fresh--;
+			c->up->queries_new++;
+		} else {
+			c->up->queries_reused++;
+		}
 	}
 }
 
@@ -543,6 +565,7 @@ static int conn_answer(struct upconn *c, uint8_t *msg, size_t len)
 
 		if (rc != DNS_RCODE_SERVFAIL && rc != DNS_RCODE_REFUSED)
 			u->srtt8 = u->srtt8 ? u->srtt8 - (u->srtt8 >> 3) + rtt : (rtt << 3) + 1;
+		metrics_hist_observe(&u->answer_ms, rtt);
 		c->last_use = now;
 	}
 	query_answer(q, msg, len);
@@ -711,6 +734,7 @@ static void conn_open(struct upconn *c)
 	c->idle_ms = u->idle_learned_ms && u->idle_learned_ms < p->idle_ms ? u->idle_learned_ms : p->idle_ms;
 	c->last_use = loop_now(p->loop);
 	c->state = C_CONNECTING;
+	u->connects++;
 	c->last_rx = loop_now(p->loop);	/* a handshake is no answer: silence counts from here */
 	c->rlen = c->wlen = c->woff = 0;
 	c->read_wants_write = c->write_wants_read = false;
@@ -1108,6 +1132,46 @@ void pool_free(struct pool *p)
 
 /* i: the slot of each configured upstream, in config order */
 #define FOR_ACTIVE(p, i)	for (unsigned k_ = 0, i; k_ < (p)->nactive && (i = (p)->order[k_], 1); k_++)
+/* One counter family with a series per upstream: the field at @off of struct upstream. */
+static void render_counter(const struct pool *p, struct strbuf *sb, const char *name, const char *help,
+			   size_t off)
+{
+	strbuf_printf(sb, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	FOR_ACTIVE(p, i)
+		strbuf_printf(sb, "%s{upstream=\"%s\"} %llu\n", name, p->ups[i].cfg->label,
+			      (unsigned long long)*(const uint64_t *)((const char *)&p->ups[i] + off));
+}
+
+/* Queries, connections, TLS and answer times of each upstream. */
+static void render_per_upstream(const struct pool *p, struct strbuf *sb)
+{
+	char labels[sizeof(p->ups[0].cfg->label) + 16];
+
+	strbuf_printf(sb, "# HELP dotproxy_upstream_queries_total Queries written to each upstream, retries "
+			  "included: on a connection opened for them, after its TCP and TLS handshakes (new), "
+			  "or on one already open (reused).\n"
+			  "# TYPE dotproxy_upstream_queries_total counter\n");
+	FOR_ACTIVE(p, i)
+		strbuf_printf(sb, "dotproxy_upstream_queries_total{upstream=\"%s\",connection=\"new\"} %llu\n"
+				  "dotproxy_upstream_queries_total{upstream=\"%s\",connection=\"reused\"} %llu\n",
+			      p->ups[i].cfg->label, (unsigned long long)p->ups[i].queries_new,
+			      p->ups[i].cfg->label, (unsigned long long)p->ups[i].queries_reused);
+	render_counter(p, sb, "dotproxy_upstream_connects_total",
+		       "TCP connections opened to each upstream, background probes included.",
+		       offsetof(struct upstream, connects));
+	render_counter(p, sb, "dotproxy_tls_handshakes_total",
+		       "Completed TLS handshakes with each upstream, resumed included.",
+		       offsetof(struct upstream, handshakes));
+	render_counter(p, sb, "dotproxy_tls_resumed_total", "TLS handshakes with each upstream that resumed a session.",
+		       offsetof(struct upstream, resumed));
+	metrics_histogram_head(sb, "dotproxy_upstream_answer_duration_seconds",
+			       "Time from writing a query to an upstream to its answer, per upstream "
+			       "(to the millisecond).");
+	FOR_ACTIVE(p, i) {
+		snprintf(labels, sizeof(labels), "upstream=\"%s\"", p->ups[i].cfg->label);
+		metrics_histogram(sb, "dotproxy_upstream_answer_duration_seconds", labels, &p->ups[i].answer_ms);
+	}
+}
 
 int pool_render(const struct pool *p, struct strbuf *sb)
 {
@@ -1147,5 +1211,6 @@ int pool_render(const struct pool *p, struct strbuf *sb)
 			open += p->ups[i].conns[j].state == C_READY;
 		strbuf_printf(sb, "dotproxy_upstream_connections{upstream=\"%s\"} %u\n", p->ups[i].cfg->label, open);
 	}
+	render_per_upstream(p, sb);
 	return healthy;
 }

@@ -436,11 +436,27 @@ lab_http() {
 }
 lab_metrics() { lab_http /metrics; }
 
-# lab_metric SERIES: the value of one series, e.g. dotproxy_tls_handshakes_total or
-# 'dotproxy_answers_total{rcode="SERVFAIL"}', as an integer. Prints nothing and returns 1 if absent.
+# lab_metric SELECTOR: the sum of the series SELECTOR picks, as an integer, as PromQL's sum()
+# would: a name (every series of it, e.g. dotproxy_tls_handshakes_total over all upstreams), or
+# 'NAME{k="v",...}' (the series of NAME whose labels include those, e.g.
+# 'dotproxy_answers_total{rcode="SERVFAIL"}' over every front-end, transport and family).
+# Prints nothing and returns 1 if no series matches.
 lab_metric() {
 	# (reads to the end: exiting early would leave curl writing into a closed pipe)
-	lab_metrics | awk -v s="$1" '!f && $1 == s { printf "%d\n", $2; f = 1 } END { exit !f }'
+	lab_metrics | awk -v s="$1" '
+		BEGIN {
+			name = s; i = index(s, "{")
+			if (i) { name = substr(s, 1, i - 1); n = split(substr(s, i + 1, length(s) - i - 1), want, ",") }
+		}
+		/^#/ { next }
+		{
+			j = index($1, "{")
+			if ((j ? substr($1, 1, j - 1) : $1) != name) next
+			have = j ? "," substr($1, j + 1, length($1) - j - 1) "," : ","
+			for (k = 1; k <= n; k++) if (!index(have, "," want[k] ",")) next
+			sum += $2; f = 1
+		}
+		END { if (f) printf "%d\n", sum; exit !f }'
 }
 # lab_metric0 SERIES: like lab_metric, 0 if the series is absent (labelled series may appear late).
 lab_metric0() { lab_metric "$1" || echo 0; }

@@ -1,10 +1,13 @@
 /*
  * check_metrics.c - the counters as Prometheus text (every metric of the
- * README's table with its HELP and TYPE, values from the struct), the rcode
- * mapping, the growable text buffer, and the HTTP endpoint over loopback:
+ * README's table with its HELP and TYPE, values from the struct, each page
+ * checked line by line: names, labels, values, whole histograms), the rcode
+ * and address family labels, the latency histogram's buckets, the growable
+ * text buffer, and the HTTP endpoint over loopback:
  * /metrics, /health, 404, 405, the idle-client timeout and the client cap.
  * Every loop run is bounded by a stop timer; clients are non-blocking.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,7 +28,7 @@
 /* ---- parsing the Prometheus text ---- */
 
 #define MAX_FAMILIES	64
-#define MAX_SERIES	128
+#define MAX_SERIES	256
 
 struct family {
 	char name[96];
@@ -43,6 +46,11 @@ struct page {
 	int nfam;
 	struct series ser[MAX_SERIES];
 	int nser;
+	/* the histogram being read: its buckets, then _sum, then _count */
+	char hist[160];		/* family name{labels but le}; "" between histograms */
+	double last_le;
+	unsigned long long last_bucket;
+	bool inf, sum;
 };
 
 static struct family *family_of(struct page *p, const char *name, size_t len)
@@ -53,9 +61,128 @@ static struct family *family_of(struct page *p, const char *name, size_t len)
 	return NULL;
 }
 
+static bool name_char(char c, bool first)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+	       (!first && c >= '0' && c <= '9');
+}
+
+/* @len bytes at @s are a metric or label name. */
+static bool valid_name(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!name_char(s[i], i == 0))
+			return false;
+	return true;
+}
+
+/*
+ * Check the label set between @s and @end ('{' ... '}', both included):
+ * name="value" pairs, comma separated, values without raw quotes, newlines
+ * or backslashes. Returns where le="..." starts (NULL: none) and its value.
+ */
+static const char *check_labels(const char *s, const char *end, char *le, size_t lelen)
+{
+	const char *p = s + 1, *le_at = NULL;
+
+	ck_assert(*s == '{' && *end == '}');
+	while (p < end) {
+		const char *eq = memchr(p, '=', (size_t)(end - p)), *q;
+
+		ck_assert_msg(eq && valid_name(p, (size_t)(eq - p)), "bad label name in %.*s", (int)(end - s + 1), s);
+		ck_assert_msg(eq[1] == '"', "label value not quoted in %.*s", (int)(end - s + 1), s);
+		for (q = eq + 2; q < end && *q != '"'; q++)
+			ck_assert_msg(*q != '\\' && *q != '\n', "unescaped character in %.*s", (int)(end - s + 1), s);
+		ck_assert_msg(q < end, "label value not closed in %.*s", (int)(end - s + 1), s);
+		if (eq - p == 2 && !strncmp(p, "le", 2)) {
+			le_at = p;
+			ck_assert_uint_lt((size_t)(q - eq - 2), lelen);
+			memcpy(le, eq + 2, (size_t)(q - eq - 2));
+			le[q - eq - 2] = '\0';
+		}
+		p = q + 1;
+		ck_assert_msg(p == end || *p == ',', "labels not comma separated: %.*s", (int)(end - s + 1), s);
+		if (p < end)
+			p++;
+	}
+	return le_at;
+}
+
+/* A sample's value: a number (integer or decimal), +Inf, -Inf or NaN. */
+static double sample_value(const char *v)
+{
+	char *end;
+	double d;
+
+	if (!strcmp(v, "+Inf"))
+		return 1.0 / 0.0;
+	ck_assert_msg(strcmp(v, "NaN") && strcmp(v, "-Inf"), "counter or bucket value %s", v);
+	d = strtod(v, &end);
+	ck_assert_msg(end != v && *end == '\0', "bad sample value \"%s\"", v);
+	return d;
+}
+
+/*
+ * One sample of histogram family @f: buckets in ascending le with cumulative
+ * counts, ending with le="+Inf", then _sum, then _count equal to the +Inf
+ * bucket. @suffix is what follows the family name; @labels its label set.
+ */
+static void histogram_sample(struct page *p, const struct family *f, const char *suffix,
+			     const char *labels, size_t lablen, const char *value)
+{
+	char group[160], le[32];
+	const char *le_at;
+	unsigned long long v = strtoull(value, NULL, 10);
+
+	ck_assert_msg(lablen >= 2, "histogram sample without labels: %s%s", f->name, suffix);
+	le_at = check_labels(labels, labels + lablen - 1, le, sizeof(le));
+	if (!strncmp(suffix, "_bucket", 7)) {
+		double bound;
+
+		ck_assert_msg(le_at != NULL, "bucket without le: %s", labels);
+		/* le is the last label: the group is the family and the labels before it */
+		ck_assert_msg(le_at + 4 + strlen(le) + 1 == labels + lablen - 1, "le is not the last label: %s", labels);
+		snprintf(group, sizeof(group), "%s{%.*s}", f->name,
+			 (int)(le_at - labels - 1 - (le_at - labels > 1 ? 1 : 0)), labels + 1);
+		bound = !strcmp(le, "+Inf") ? 1.0 / 0.0 : sample_value(le);
+		if (strcmp(group, p->hist)) {
+			ck_assert_msg(!p->hist[0], "histogram %s ends without its _count", p->hist);
+			snprintf(p->hist, sizeof(p->hist), "%s", group);
+			p->last_le = -1;
+			p->last_bucket = 0;
+			p->inf = p->sum = false;
+		}
+		ck_assert_msg(!p->inf, "bucket after le=\"+Inf\" in %s", group);
+		ck_assert_msg(bound > p->last_le, "le not ascending in %s: %s", group, le);
+		ck_assert_msg(v >= p->last_bucket, "buckets not cumulative in %s: le=%s %llu < %llu", group, le,
+			      v, p->last_bucket);
+		p->last_le = bound;
+		p->last_bucket = v;
+		p->inf = !strcmp(le, "+Inf");
+		return;
+	}
+	ck_assert_msg(le_at == NULL, "le on %s%s", f->name, suffix);
+	snprintf(group, sizeof(group), "%s%.*s", f->name, (int)lablen, labels);
+	ck_assert_msg(!strcmp(group, p->hist), "%s%s outside its histogram (%s)", f->name, suffix, p->hist);
+	ck_assert_msg(p->inf, "histogram %s has no le=\"+Inf\" bucket", group);
+	if (!strcmp(suffix, "_sum")) {
+		ck_assert_msg(!p->sum, "two _sum for %s", group);
+		ck_assert_msg(sample_value(value) >= 0, "negative _sum for %s", group);
+		p->sum = true;
+		return;
+	}
+	ck_assert_str_eq(suffix, "_count");
+	ck_assert_msg(p->sum, "_count before _sum for %s", group);
+	ck_assert_msg(v == p->last_bucket, "%s_count %llu, but its +Inf bucket says %llu", group, v, p->last_bucket);
+	p->hist[0] = '\0';
+}
+
 /*
  * Parse @text: every sample's family must have had its HELP and TYPE lines
- * before it, each only once, and no series may repeat.
+ * before it, each only once; names, labels and values must be valid; no
+ * series may repeat; histograms must be whole (histogram_sample()).
  */
 static void parse_page(const char *text, struct page *p)
 {
@@ -74,6 +201,7 @@ static void parse_page(const char *text, struct page *p)
 			struct family *f;
 
 			ck_assert_msg(sp && sp + 1 < eol, "bad comment line: %.*s", (int)len, line);
+			ck_assert_msg(valid_name(name, (size_t)(sp - name)), "bad name: %.*s", (int)len, line);
 			f = family_of(p, name, (size_t)(sp - name));
 			if (!f) {
 				ck_assert_int_lt(p->nfam, MAX_FAMILIES);
@@ -89,17 +217,40 @@ static void parse_page(const char *text, struct page *p)
 				ck_assert_msg(f->help, "TYPE before HELP for %s", f->name);
 				ck_assert_uint_lt((size_t)(eol - sp - 1), sizeof(f->type));
 				memcpy(f->type, sp + 1, (size_t)(eol - sp - 1));
+				ck_assert_msg(!strcmp(f->type, "counter") || !strcmp(f->type, "gauge") ||
+					      !strcmp(f->type, "histogram"), "type %s of %s", f->type, f->name);
 			}
 		} else {
-			const char *sp = line + len;
+			const char *sp = line + len, *brace;
 			size_t nlen = strcspn(line, "{ ");
 			struct family *f = family_of(p, line, nlen);
+			const char *suffix = "";
 			struct series *s;
 
+			ck_assert_msg(line[0] != '#', "unknown comment: %.*s", (int)len, line);
+			ck_assert_msg(valid_name(line, nlen), "bad metric name: %.*s", (int)len, line);
+			if (!f) {
+				/* a histogram's _bucket, _sum or _count */
+				static const char *const sfx[] = { "_bucket", "_sum", "_count" };
+
+				for (int i = 0; i < 3 && !f; i++) {
+					size_t sl = strlen(sfx[i]);
+
+					if (nlen > sl && !strncmp(line + nlen - sl, sfx[i], sl) &&
+					    (f = family_of(p, line, nlen - sl)) != NULL) {
+						suffix = sfx[i];
+						ck_assert_msg(!strcmp(f->type, "histogram"), "%.*s: %s of a %s", (int)nlen,
+							      line, sfx[i], f->type);
+					}
+				}
+			}
 			while (sp > line && sp[-1] != ' ')
 				sp--;
 			ck_assert_msg(sp > line + 1, "sample without a value: %.*s", (int)len, line);
 			ck_assert_msg(f && f->help && f->type[0], "sample before its HELP and TYPE: %.*s", (int)len, line);
+			ck_assert_msg(sp - 1 == line + nlen || (line[nlen] == '{' && sp[-2] == '}'),
+				      "bad sample line: %.*s", (int)len, line);
+			brace = line[nlen] == '{' ? line + nlen : NULL;
 			for (int i = 0; i < p->nser; i++)
 				ck_assert_msg(strlen(p->ser[i].key) != (size_t)(sp - 1 - line) ||
 					      strncmp(p->ser[i].key, line, (size_t)(sp - 1 - line)),
@@ -110,9 +261,23 @@ static void parse_page(const char *text, struct page *p)
 			ck_assert_uint_lt((size_t)(eol - sp), sizeof(s->value));
 			memcpy(s->key, line, (size_t)(sp - 1 - line));
 			memcpy(s->value, sp, (size_t)(eol - sp));
+			if (!strcmp(f->type, "histogram")) {
+				ck_assert_msg(*suffix, "histogram sample without a suffix: %s", s->key);
+				histogram_sample(p, f, suffix, brace ? brace : "", brace ? (size_t)(sp - 1 - brace) : 0,
+						 s->value);
+			} else {
+				char le[32];
+
+				ck_assert_msg(p->hist[0] == '\0', "histogram %s ends without its _count", p->hist);
+				if (brace)
+					ck_assert_msg(!check_labels(brace, sp - 2, le, sizeof(le)), "le on %s", s->key);
+				ck_assert_msg(sample_value(s->value) >= 0 || !strcmp(f->type, "gauge"),
+					      "negative counter %s", s->key);
+			}
 		}
 		line = eol + 1;
 	}
+	ck_assert_msg(p->hist[0] == '\0', "histogram %s ends without its _count", p->hist);
 }
 
 static const struct series *series_of(const struct page *p, const char *key)
@@ -127,14 +292,30 @@ static const struct series *series_of(const struct page *p, const char *key)
 static void expect(struct page *p, const char *key, const char *type, unsigned long long v)
 {
 	const struct series *s = series_of(p, key);
-	struct family *f = family_of(p, key, strcspn(key, "{"));
+	size_t nlen = strcspn(key, "{");
+	struct family *f = family_of(p, key, nlen);
 	char want[32];
+
+	/* a histogram's sample: its family's name without the suffix */
+	for (size_t sl = 4; !f && sl <= 7; sl++)
+		if (nlen > sl && (!strncmp(key + nlen - sl, "_sum", sl) || !strncmp(key + nlen - sl, "_count", sl) ||
+				  !strncmp(key + nlen - sl, "_bucket", sl)))
+			f = family_of(p, key, nlen - sl);
 
 	ck_assert_msg(s != NULL, "no series %s", key);
 	ck_assert_msg(f != NULL, "no family for %s", key);
 	ck_assert_str_eq(f->type, type);
 	snprintf(want, sizeof(want), "%llu", v);
 	ck_assert_msg(!strcmp(s->value, want), "%s is %s, want %s", key, s->value, want);
+}
+
+/* The same for a sample whose value is text (a histogram's _sum). */
+static void expect_text(struct page *p, const char *key, const char *v)
+{
+	const struct series *s = series_of(p, key);
+
+	ck_assert_msg(s != NULL, "no series %s", key);
+	ck_assert_msg(!strcmp(s->value, v), "%s is %s, want %s", key, s->value, v);
 }
 
 static char *render(const struct metrics *m)
@@ -148,25 +329,43 @@ static char *render(const struct metrics *m)
 	return sb.buf;
 }
 
-/* Every field a distinct number; some past 32 bits. */
+static const char *const fe_names[MF_COUNT] = { "tproxy", "redirect", "nfqueue" };
+static const char *const tr_names[MT_COUNT] = { "udp", "tcp" };
+static const char *const fam_names[MFAM_COUNT] = { "ipv4", "ipv6" };
+static const char *const rc_names[MR_COUNT] = { "NOERROR", "SERVFAIL", "FORMERR", "REFUSED", "NXDOMAIN", "other" };
+
+/* A distinct number for each path counter: queries 1FTA, answers 2FTAR (F, T, A, R from 1). */
+static unsigned long long path_value(int f, int t, int a, int r)
+{
+	return r < 0 ? 1000 + 100 * (unsigned)(f + 1) + 10 * (unsigned)(t + 1) + (unsigned)(a + 1)
+		     : 20000 + 1000 * (unsigned)(f + 1) + 100 * (unsigned)(t + 1) + 10 * (unsigned)(a + 1) +
+			       (unsigned)(r + 1);
+}
+
+/* Every field a distinct number; some past 32 bits. Paths: tproxy UDP and TCP, nfqueue UDP. */
 static void distinct(struct metrics *m)
 {
 	memset(m, 0, sizeof(*m));
-	m->queries[MT_UDP] = 101;
+	m->path[MF_TPROXY][MT_UDP].used = true;
+	m->path[MF_TPROXY][MT_TCP].used = true;
+	m->path[MF_NFQUEUE][MT_UDP].used = true;
+	for (int f = 0; f < MF_COUNT; f++)
+		for (int t = 0; t < MT_COUNT; t++)
+			for (int a = 0; a < MFAM_COUNT; a++) {
+				m->path[f][t].queries[a] = path_value(f, t, a, -1);
+				for (int r = 0; r < MR_COUNT; r++)
+					m->path[f][t].answers[a][r] = path_value(f, t, a, r);
+			}
+	m->queries[MT_UDP] = 101;	/* the totals are not on the page */
 	m->queries[MT_TCP] = 102;
 	m->answers[MR_NOERROR] = 201;
-	m->answers[MR_SERVFAIL] = 202;
-	m->answers[MR_FORMERR] = 203;
-	m->answers[MR_REFUSED] = 204;
-	m->answers[MR_NXDOMAIN] = 205;
-	m->answers[MR_OTHER] = 206;
 	m->malformed = 301;
 	m->truncated = 302;
-	m->handshakes = 303;
+	m->handshakes = 303;		/* per upstream: pool_render's */
 	m->resumed = 304;
 	m->tls_failures = 305;
-	m->upstream_queries = 12345678901234ULL;
-	m->upstream_bad_answers = 307;
+	m->upstream_queries = 306;
+	m->upstream_bad_answers = 12345678901234ULL;
 	m->timeouts = 308;
 	m->refused_inflight = 309;
 	m->refused_tcp = 310;
@@ -179,35 +378,46 @@ static void distinct(struct metrics *m)
 	m->prefetches = 317;
 	m->deduplicated = 318;
 	m->ratelimited = 319;
+	m->no_upstream = 320;
+	m->tries_exhausted = 321;
 }
 
 START_TEST(render_has_every_metric_with_its_value)
 {
 	struct metrics m;
 	struct page *p = calloc(1, sizeof(*p));
-	char *text;
-	int refused = 0;
+	char *text, key[160];
+	int refused = 0, paths = 0;
 
 	ck_assert_ptr_nonnull(p);
 	distinct(&m);
 	text = render(&m);
 	parse_page(text, p);
+	/* queries and answers: every label combination of the paths in use, and only those */
+	for (int f = 0; f < MF_COUNT; f++)
+		for (int t = 0; t < MT_COUNT; t++) {
+			if (!m.path[f][t].used)
+				continue;
+			paths++;
+			for (int a = 0; a < MFAM_COUNT; a++) {
+				snprintf(key, sizeof(key), "dotproxy_queries_total{frontend=\"%s\",transport=\"%s\",family=\"%s\"}",
+					 fe_names[f], tr_names[t], fam_names[a]);
+				expect(p, key, "counter", path_value(f, t, a, -1));
+				for (int r = 0; r < MR_COUNT; r++) {
+					snprintf(key, sizeof(key), "dotproxy_answers_total{frontend=\"%s\",transport=\"%s\","
+						 "family=\"%s\",rcode=\"%s\"}", fe_names[f], tr_names[t], fam_names[a], rc_names[r]);
+					expect(p, key, "counter", path_value(f, t, a, r));
+				}
+			}
+		}
+	ck_assert_int_eq(paths, 3);
+	ck_assert_ptr_null(strstr(text, "frontend=\"redirect\""));
+	ck_assert_ptr_null(strstr(text, "frontend=\"nfqueue\",transport=\"tcp\""));
 	/* the README's table */
-	expect(p, "dotproxy_queries_total{transport=\"udp\"}", "counter", 101);
-	expect(p, "dotproxy_queries_total{transport=\"tcp\"}", "counter", 102);
-	expect(p, "dotproxy_answers_total{rcode=\"NOERROR\"}", "counter", 201);
-	expect(p, "dotproxy_answers_total{rcode=\"SERVFAIL\"}", "counter", 202);
-	expect(p, "dotproxy_answers_total{rcode=\"FORMERR\"}", "counter", 203);
-	expect(p, "dotproxy_answers_total{rcode=\"REFUSED\"}", "counter", 204);
-	expect(p, "dotproxy_answers_total{rcode=\"NXDOMAIN\"}", "counter", 205);
-	expect(p, "dotproxy_answers_total{rcode=\"other\"}", "counter", 206);
 	expect(p, "dotproxy_malformed_total", "counter", 301);
 	expect(p, "dotproxy_truncated_total", "counter", 302);
-	expect(p, "dotproxy_tls_handshakes_total", "counter", 303);
-	expect(p, "dotproxy_tls_resumed_total", "counter", 304);
 	expect(p, "dotproxy_tls_failures_total", "counter", 305);
-	expect(p, "dotproxy_upstream_queries_total", "counter", 12345678901234ULL);
-	expect(p, "dotproxy_upstream_bad_answers_total", "counter", 307);
+	expect(p, "dotproxy_upstream_bad_answers_total", "counter", 12345678901234ULL);
 	expect(p, "dotproxy_timeouts_total", "counter", 308);
 	expect(p, "dotproxy_send_errors_total", "counter", 18446744073709551615ULL);
 	expect(p, "dotproxy_inflight", "gauge", 312);
@@ -218,6 +428,8 @@ START_TEST(render_has_every_metric_with_its_value)
 	expect(p, "dotproxy_prefetches_total", "counter", 317);
 	expect(p, "dotproxy_deduplicated_total", "counter", 318);
 	expect(p, "dotproxy_ratelimited_total", "counter", 319);
+	expect(p, "dotproxy_no_upstream_total", "counter", 320);
+	expect(p, "dotproxy_tries_exhausted_total", "counter", 321);
 	/* refused{reason}: one series per cap, whatever the label spells */
 	for (int i = 0; i < p->nser; i++) {
 		const char *k = p->ser[i].key;
@@ -234,8 +446,12 @@ START_TEST(render_has_every_metric_with_its_value)
 	}
 	ck_assert_int_eq(refused, 2);
 	ck_assert_str_eq(family_of(p, "dotproxy_refused_total", 22)->type, "counter");
-	/* nothing else but the build info: 25 series above, 2 refused, 1 build_info */
-	ck_assert_int_eq(p->nser, 25 + 2 + 1);
+	/* per-upstream ones are pool_render's: not here, not twice */
+	ck_assert_ptr_null(strstr(text, "dotproxy_tls_handshakes"));
+	ck_assert_ptr_null(strstr(text, "dotproxy_tls_resumed"));
+	ck_assert_ptr_null(strstr(text, "dotproxy_upstream_queries_total"));
+	/* nothing else: 3 paths x (2 + 12), 16 above, 2 refused, 1 build_info */
+	ck_assert_int_eq(p->nser, 3 * (2 + 2 * MR_COUNT) + 16 + 2 + 1);
 	ck_assert_ptr_nonnull(family_of(p, "dotproxy_build_info", 19));
 	free(text);
 	free(p);
@@ -250,11 +466,21 @@ START_TEST(render_of_zero_counters_says_zero)
 
 	ck_assert_ptr_nonnull(p);
 	memset(&m, 0, sizeof(m));
+	m.path[MF_REDIRECT][MT_TCP].used = true;
 	text = render(&m);
 	parse_page(text, p);
 	for (int i = 0; i < p->nser; i++)
 		if (strncmp(p->ser[i].key, "dotproxy_build_info", 19))
 			ck_assert_msg(!strcmp(p->ser[i].value, "0"), "%s is %s", p->ser[i].key, p->ser[i].value);
+	expect(p, "dotproxy_queries_total{frontend=\"redirect\",transport=\"tcp\",family=\"ipv6\"}", "counter", 0);
+	/* no front-end in use: the families are declared, with no series */
+	memset(&m, 0, sizeof(m));
+	free(text);
+	text = render(&m);
+	parse_page(text, p);
+	ck_assert_ptr_nonnull(family_of(p, "dotproxy_queries_total", 22));
+	ck_assert_ptr_null(strstr(text, "\ndotproxy_queries_total{"));
+	ck_assert_ptr_null(strstr(text, "\ndotproxy_answers_total{"));
 	free(text);
 	free(p);
 }
@@ -267,6 +493,8 @@ START_TEST(rcodes_are_counted_under_their_names)
 	/* rcode -> times counted: 0..5 by RFC 1035 4.1.1, then extended and bogus ones */
 	static const int rcodes[][2] = { { 0, 1 }, { 1, 2 }, { 2, 3 }, { 3, 4 }, { 4, 5 }, { 5, 6 },
 					 { 9, 7 }, { 15, 8 }, { -1, 9 }, { 23, 10 } };
+	struct metrics_path *path;
+	uint8_t msg[12] = { 0x12, 0x34, 0x81, 0x80 };
 	char *text;
 
 	ck_assert_ptr_nonnull(p);
@@ -280,15 +508,130 @@ START_TEST(rcodes_are_counted_under_their_names)
 	ck_assert_uint_eq(m.answers[MR_NXDOMAIN], 4);
 	ck_assert_uint_eq(m.answers[MR_REFUSED], 6);
 	ck_assert_uint_eq(m.answers[MR_OTHER], 5 + 7 + 8 + 9 + 10);	/* NOTIMP and the rest */
-	/* and the page names them by what they mean */
+	/* a front-end counts the rcode of the answer it sends: the header's low 4 bits of octet 3 */
+	path = &m.path[MF_REDIRECT][MT_UDP];
+	path->used = true;
+	for (size_t i = 0; i < sizeof(rcodes) / sizeof(rcodes[0]); i++) {
+		if (rcodes[i][0] < 0 || rcodes[i][0] > 15)
+			continue;
+		msg[3] = (uint8_t)(0x80 | 0x30 | rcodes[i][0]);		/* RA and Z/AD/CD bits around it */
+		for (int n = 0; n < rcodes[i][1]; n++)
+			metrics_path_answer(path, MFAM_IPV6, msg, sizeof(msg));
+	}
+	metrics_path_answer(path, MFAM_IPV4, msg, 3);			/* no rcode in 3 octets */
 	text = render(&m);
 	parse_page(text, p);
-	expect(p, "dotproxy_answers_total{rcode=\"NOERROR\"}", "counter", 1);
-	expect(p, "dotproxy_answers_total{rcode=\"FORMERR\"}", "counter", 2);
-	expect(p, "dotproxy_answers_total{rcode=\"SERVFAIL\"}", "counter", 3);
-	expect(p, "dotproxy_answers_total{rcode=\"NXDOMAIN\"}", "counter", 4);
-	expect(p, "dotproxy_answers_total{rcode=\"REFUSED\"}", "counter", 6);
-	expect(p, "dotproxy_answers_total{rcode=\"other\"}", "counter", 39);
+	expect(p, "dotproxy_answers_total{frontend=\"redirect\",transport=\"udp\",family=\"ipv6\",rcode=\"NOERROR\"}", "counter", 1);
+	expect(p, "dotproxy_answers_total{frontend=\"redirect\",transport=\"udp\",family=\"ipv6\",rcode=\"FORMERR\"}", "counter", 2);
+	expect(p, "dotproxy_answers_total{frontend=\"redirect\",transport=\"udp\",family=\"ipv6\",rcode=\"SERVFAIL\"}", "counter", 3);
+	expect(p, "dotproxy_answers_total{frontend=\"redirect\",transport=\"udp\",family=\"ipv6\",rcode=\"NXDOMAIN\"}", "counter", 4);
+	expect(p, "dotproxy_answers_total{frontend=\"redirect\",transport=\"udp\",family=\"ipv6\",rcode=\"REFUSED\"}", "counter", 6);
+	expect(p, "dotproxy_answers_total{frontend=\"redirect\",transport=\"udp\",family=\"ipv6\",rcode=\"other\"}", "counter", 5 + 7 + 8);
+	expect(p, "dotproxy_answers_total{frontend=\"redirect\",transport=\"udp\",family=\"ipv4\",rcode=\"other\"}", "counter", 1);
+	expect(p, "dotproxy_answers_total{frontend=\"redirect\",transport=\"udp\",family=\"ipv4\",rcode=\"NOERROR\"}", "counter", 0);
+	free(text);
+	free(p);
+}
+END_TEST
+
+START_TEST(family_of_a_client_address)
+{
+	union sockaddr_any a;
+
+	memset(&a, 0, sizeof(a));
+	a.sin.sin_family = AF_INET;
+	ck_assert_int_eq(metrics_family(&a), MFAM_IPV4);
+	memset(&a, 0, sizeof(a));
+	a.sin6.sin6_family = AF_INET6;
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::1", &a.sin6.sin6_addr), 1);
+	ck_assert_int_eq(metrics_family(&a), MFAM_IPV6);
+	ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:192.0.2.1", &a.sin6.sin6_addr), 1);
+	ck_assert_int_eq(metrics_family(&a), MFAM_IPV4);	/* a dual-stack socket's IPv4 client */
+}
+END_TEST
+
+/* A page of one histogram per label set, parsed. */
+static void render_histograms(const struct metrics_hist *h, int n, struct page *p, char **text)
+{
+	struct strbuf sb = { 0 };
+	char labels[64];
+
+	metrics_histogram_head(&sb, "dotproxy_test_seconds", "Test histogram.");
+	for (int i = 0; i < n; i++) {
+		snprintf(labels, sizeof(labels), "upstream=\"u%d\"", i);
+		metrics_histogram(&sb, "dotproxy_test_seconds", labels, &h[i]);
+	}
+	ck_assert_int_eq(sb.err, 0);
+	parse_page(sb.buf, p);
+	*text = sb.buf;
+}
+
+START_TEST(histogram_buckets_are_cumulative_and_end_with_inf)
+{
+	/* answer times in ms, and the bucket (its le) each must first count in */
+	static const struct { unsigned ms; const char *le; } obs[] = {
+		{ 0, "0.001" }, { 1, "0.001" }, { 2, "0.002" }, { 3, "0.005" }, { 5, "0.005" },
+		{ 6, "0.010" }, { 99, "0.100" }, { 100, "0.100" }, { 101, "0.200" }, { 1000, "1.000" },
+		{ 4999, "5.000" }, { 5000, "5.000" }, { 5001, "+Inf" }, { 3600000, "+Inf" },
+	};
+	static const char *const les[] = { "0.001", "0.002", "0.005", "0.010", "0.020", "0.050", "0.100",
+					   "0.200", "0.500", "1.000", "2.000", "5.000", "+Inf" };
+	struct metrics_hist h[2];
+	struct page *p = calloc(1, sizeof(*p));
+	unsigned long long sum = 0;
+	char *text, key[128], want[32];
+
+	ck_assert_ptr_nonnull(p);
+	memset(h, 0, sizeof(h));
+	for (size_t i = 0; i < sizeof(obs) / sizeof(obs[0]); i++) {
+		metrics_hist_observe(&h[0], obs[i].ms);
+		sum += obs[i].ms;
+	}
+	render_histograms(h, 2, p, &text);
+	/* each bucket counts the observations at or below its bound */
+	for (size_t b = 0; b < sizeof(les) / sizeof(les[0]); b++) {
+		unsigned long long n = 0;
+
+		for (size_t i = 0; i < sizeof(obs) / sizeof(obs[0]); i++) {
+			size_t first = 0;
+
+			while (strcmp(les[first], obs[i].le))
+				first++;
+			n += first <= b;
+		}
+		snprintf(key, sizeof(key), "dotproxy_test_seconds_bucket{upstream=\"u0\",le=\"%s\"}", les[b]);
+		expect(p, key, "histogram", n);
+		snprintf(key, sizeof(key), "dotproxy_test_seconds_bucket{upstream=\"u1\",le=\"%s\"}", les[b]);
+		expect(p, key, "histogram", 0);
+	}
+	expect(p, "dotproxy_test_seconds_count{upstream=\"u0\"}", "histogram", sizeof(obs) / sizeof(obs[0]));
+	snprintf(want, sizeof(want), "%llu.%03llu", sum / 1000, sum % 1000);
+	expect_text(p, "dotproxy_test_seconds_sum{upstream=\"u0\"}", want);
+	expect_text(p, "dotproxy_test_seconds_sum{upstream=\"u1\"}", "0.000");
+	expect(p, "dotproxy_test_seconds_count{upstream=\"u1\"}", "histogram", 0);
+	ck_assert_int_eq(p->nser, 2 * (13 + 2));
+	free(text);
+	free(p);
+}
+END_TEST
+
+START_TEST(histogram_counts_past_32_bits)
+{
+	struct metrics_hist h;
+	struct page *p = calloc(1, sizeof(*p));
+	char *text;
+
+	ck_assert_ptr_nonnull(p);
+	memset(&h, 0, sizeof(h));
+	h.n[0] = 5000000000ULL;
+	h.n[METRICS_LAT_BUCKETS] = 7;
+	h.sum_ms = 123456789012ULL;
+	render_histograms(&h, 1, p, &text);
+	expect(p, "dotproxy_test_seconds_bucket{upstream=\"u0\",le=\"0.001\"}", "histogram", 5000000000ULL);
+	expect(p, "dotproxy_test_seconds_bucket{upstream=\"u0\",le=\"5.000\"}", "histogram", 5000000000ULL);
+	expect(p, "dotproxy_test_seconds_bucket{upstream=\"u0\",le=\"+Inf\"}", "histogram", 5000000007ULL);
+	expect(p, "dotproxy_test_seconds_count{upstream=\"u0\"}", "histogram", 5000000007ULL);
+	expect_text(p, "dotproxy_test_seconds_sum{upstream=\"u0\"}", "123456789.012");
 	free(text);
 	free(p);
 }
@@ -561,7 +904,7 @@ START_TEST(get_metrics_serves_the_page)
 	ck_assert_uint_eq(r.body_len, pg.last_len);
 	ck_assert_mem_eq(r.body, pg.last, pg.last_len);
 	/* and it is the page of our counters */
-	ck_assert_ptr_nonnull(strstr(r.body, "\ndotproxy_upstream_queries_total 12345678901234\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\ndotproxy_upstream_bad_answers_total 12345678901234\n"));
 	ck_assert_ptr_nonnull(strstr(r.body, "\n# page 1\n"));
 	free_response(&r);
 }
@@ -786,6 +1129,9 @@ int main(void)
 	tcase_add_test(text, render_has_every_metric_with_its_value);
 	tcase_add_test(text, render_of_zero_counters_says_zero);
 	tcase_add_test(text, rcodes_are_counted_under_their_names);
+	tcase_add_test(text, family_of_a_client_address);
+	tcase_add_test(text, histogram_buckets_are_cumulative_and_end_with_inf);
+	tcase_add_test(text, histogram_counts_past_32_bits);
 	tcase_add_test(text, strbuf_grows_past_its_first_block);
 	tcase_add_test(text, strbuf_takes_one_piece_larger_than_a_doubling);
 	suite_add_tcase(s, text);
