@@ -80,6 +80,17 @@ void config_usage(void)
 "                           ago, with a 30 s TTL (RFC 8767; default 0: never)\n"
 "  --ratelimit QPS          queries a second per client address, in bursts of 2 s worth;\n"
 "                           past it REFUSED (default 0: no limit)\n"
+"  --log stderr|syslog      where log lines go (default: stderr; syslog: facility daemon)\n"
+"  --log-level error|warn|info|debug\n"
+"                           the least severe lines logged (default: info)\n"
+"  --log-format text|logfmt text lines, or logfmt ts=... level=... msg=\"...\" k=v\n"
+"                           (default: text)\n"
+"  --query-log              log one line per answered query at info level: client address,\n"
+"                           query name and type, rcode, source, latency (off by default:\n"
+"                           it names clients and what they look up)\n"
+"  --self-test [ADDR...]    client mode, as any user, no config: check that DNS from this\n"
+"                           machine to ADDR (default: /etc/resolv.conf's nameservers) is\n"
+"                           intercepted and answered over verified DoT; must come first\n"
 "  -v, --verbose            debug logging (names queries: not for production)\n"
 "  -h, --help               this text\n"
 "  -V, --version            print the version\n");
@@ -194,6 +205,7 @@ enum {
 	OPT_MODE = 256, OPT_PORT, OPT_LISTEN, OPT_UPSTREAM, OPT_PIN, OPT_CA_FILE, OPT_METRICS,
 	OPT_MARK, OPT_TIMEOUT, OPT_IDLE, OPT_MAX_INFLIGHT, OPT_MAX_TCP, OPT_QUEUE, OPT_QUEUE_LEN,
 	OPT_FAIL_OPEN, OPT_UPSTREAM_CA, OPT_POLICY, OPT_MAX_CONNS, OPT_CACHE_SIZE, OPT_SERVE_STALE, OPT_RATELIMIT,
+	OPT_LOG, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_QUERY_LOG,
 };
 
 static const struct option long_opts[] = {
@@ -218,6 +230,10 @@ static const struct option long_opts[] = {
 	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 	{ "serve-stale", required_argument, NULL, OPT_SERVE_STALE },
 	{ "ratelimit", required_argument, NULL, OPT_RATELIMIT },
+	{ "log", required_argument, NULL, OPT_LOG },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "query-log", no_argument, NULL, OPT_QUERY_LOG },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -257,6 +273,7 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 	c->max_conns = 4;
 	c->cache_size = 10000;
 	c->cache_bytes = CFG_CACHE_BYTES;
+	c->log_level = LOG_LVL_INFO;
 
 	opterr = 0;
 	optind = 0;	/* glibc: 0 resets fully, also a half-parsed short-option cluster */
@@ -415,8 +432,24 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 				return errf(err, errlen, "--ratelimit \"%s\": must be 0-1000000 queries a second", optarg);
 			c->ratelimit = (unsigned)v;
 			break;
+		case OPT_LOG:
+			if (log_parse_target(optarg, &c->log_target) < 0)
+				return errf(err, errlen, "--log \"%s\": must be stderr or syslog", optarg);
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_parse_level(optarg, &c->log_level) < 0)
+				return errf(err, errlen, "--log-level \"%s\": must be error, warn, info or debug", optarg);
+			break;
+		case OPT_LOG_FORMAT:
+			if (log_parse_format(optarg, &c->log_format) < 0)
+				return errf(err, errlen, "--log-format \"%s\": must be text or logfmt", optarg);
+			break;
+		case OPT_QUERY_LOG:
+			c->query_log = true;
+			break;
 		case 'v':
 			c->verbose = true;
+			c->log_level = LOG_LVL_DEBUG;
 			break;
 		case 'h':
 			config_usage();

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
 #include "sock.h"
 
 #define CFG_MAX_UPSTREAMS	16
@@ -62,6 +63,10 @@ struct config {
 	unsigned queue_len;		/* ... packets the kernel holds for us before it drops */
 	bool fail_open;			/* ... the kernel accepts what overflows the queue */
 	bool verbose;
+	enum log_target log_target;	/* --log */
+	enum log_level log_level;	/* --log-level; -v makes it debug */
+	enum log_format log_format;	/* --log-format */
+	bool query_log;			/* --query-log: a line per answered query (names clients, names) */
 };
 
 /* "tproxy", "redirect" or "nfqueue". */
