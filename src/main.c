@@ -24,6 +24,7 @@
 #include "nfq.h"
 #include "query.h"
 #include "ratelimit.h"
+#include "selftest.h"
 #include "upstream.h"
 #include "version.h"
 
@@ -88,6 +89,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	/* client mode: no config, no privileges, nothing of the daemon set up */
+	if (argc > 1 && strcmp(argv[1], "--self-test") == 0)
+		return selftest_main(argc - 2, argv + 2);
 	rc = config_parse_args(&cfg, argc, argv, err, sizeof(err));
 	if (rc == CFG_PARSE_EXIT)
 		return 0;
@@ -95,7 +99,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dotproxy: %s\n", err);
 		return 2;
 	}
-	log_set_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	/* before any socket and before privileges go: syslog's socket is opened here */
+	if (log_setup(cfg.log_target, cfg.log_level, cfg.log_format, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dotproxy: %s\n", err);
+		return 2;
+	}
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());	/* backoff jitter only */
 
 	memset(&w, 0, sizeof(w));
@@ -112,6 +120,8 @@ int main(int argc, char **argv)
 	if ((cfg.cache_size && !w.cache) || (cfg.ratelimit && !w.rl))
 		fatalx("out of memory for the cache or the rate limit");
 	qtable_options(&w.qt, w.cache, cfg.serve_stale_s, w.rl);
+	qtable_report_options(&w.qt, cfg.query_log,
+			      cfg.mode == MODE_NFQUEUE ? "tproxy" : config_mode_name(cfg.mode));
 	/* UDP from the netfilter queue or from sockets; TCP always from sockets */
 	if (cfg.mode == MODE_NFQUEUE) {
 		w.nfq = nfq_frontend_new(w.loop, &cfg, &w.qt, &w.m, err, sizeof(err));

@@ -908,6 +908,11 @@ void pool_free(struct pool *p)
 	free(p);
 }
 
+const char *pool_conn_label(const struct upconn *c)
+{
+	return c ? c->up->cfg->label : "unknown";
+}
+
 int pool_render(const struct pool *p, struct strbuf *sb)
 {
 	int healthy = 0;

@@ -53,6 +53,12 @@ void pool_deadline(struct query *q)
 
 static int hedges;
 
+const char *pool_conn_label(const struct upconn *c)
+{
+	(void)c;
+	return "test-upstream";
+}
+
 void pool_hedge(struct query *q)
 {
 	(void)q;
