@@ -205,7 +205,7 @@ enum {
 	OPT_MODE = 256, OPT_PORT, OPT_LISTEN, OPT_UPSTREAM, OPT_PIN, OPT_CA_FILE, OPT_METRICS,
 	OPT_MARK, OPT_TIMEOUT, OPT_IDLE, OPT_MAX_INFLIGHT, OPT_MAX_TCP, OPT_QUEUE, OPT_QUEUE_LEN,
 	OPT_FAIL_OPEN, OPT_UPSTREAM_CA, OPT_POLICY, OPT_MAX_CONNS, OPT_CACHE_SIZE, OPT_SERVE_STALE, OPT_RATELIMIT,
-	OPT_LOG, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_QUERY_LOG,
+	OPT_LOG, OPT_LOG_LEVEL, OPT_LOG_FORMAT, OPT_QUERY_LOG, OPT_SELF_TEST,
 };
 
 static const struct option long_opts[] = {
@@ -234,6 +234,7 @@ static const struct option long_opts[] = {
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "query-log", no_argument, NULL, OPT_QUERY_LOG },
+	{ "self-test", no_argument, NULL, OPT_SELF_TEST },	/* main.c takes it when it comes first */
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -447,6 +448,8 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 		case OPT_QUERY_LOG:
 			c->query_log = true;
 			break;
+		case OPT_SELF_TEST:
+			return errf(err, errlen, "--self-test: must come first (dotproxy --self-test [ADDR...])");
 		case 'v':
 			c->verbose = true;
 			c->log_level = LOG_LVL_DEBUG;

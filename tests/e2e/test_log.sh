@@ -151,4 +151,14 @@ check "syslog: a fatal start-up error at daemon.err (<27>), exit 1" \
 	"rc=$(cat "$SL/dp2.rc") $(grep -v '^<30>' "$SL/lines" | tail -n 2)" [ -n "$l" -a "$(cat "$SL/dp2.rc")" == 1 ]
 check "syslog: the daemon exits 0 on SIGTERM" "rc=$(cat "$SL/dp.rc")" [ "$(cat "$SL/dp.rc")" == 0 ]
 
+# --- bad values: one line naming the flag, exit 2 --------------------------------------------------
+for bad in "--log file|--log \"file\": must be stderr or syslog" \
+	"--log-level loud|--log-level \"loud\": must be error, warn, info or debug" \
+	"--log-format json|--log-format \"json\": must be text or logfmt"; do
+	read -ra a <<<"${bad%%|*}"
+	out=$("$DOTPROXY" "${a[@]}" 2>&1)
+	rc=$?
+	check "${bad%%|*}: one error line, exit 2" "rc=$rc $out" [ "$rc" == 2 -a "$out" == "dotproxy: ${bad#*|}" ]
+done
+
 lab_finish

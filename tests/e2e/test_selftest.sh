@@ -149,4 +149,24 @@ check "bad address: one error line, exit 2" "rc=$ST_RC $ST_OUT" \
 
 lab_dotproxy_stop
 check "dotproxy exits 0 on SIGTERM" "exit status $LAB_DP_RC" [ "$LAB_DP_RC" == 0 ]
+lab_c ip -6 route add default via "$LAB_GL6"
+
+# --- the other front-ends: redirect, and nfqueue (UDP from the queue, TCP by TPROXY) --------------
+for mode in redirect nfqueue; do
+	lab_dotproxy_start --mode "$mode" "${args[@]}" || { fail "$mode: dotproxy starts" "$(tail -n 5 "$LAB_DP_LOG")"; continue; }
+	rules=(--mode "$mode" --scope gateway --in-interface "$LAB_LAN_IF" --port "$LAB_PORT")
+	if lab_rules up "${rules[@]}"; then
+		selftest c "$LAB_DECOY4" "$LAB_DECOY6"
+		expect_paths "$mode, client" "private: answered over verified DoT by $UP_LABEL" IPv4 IPv6
+		check "$mode, client: exit 0" "rc=$ST_RC" [ "$ST_RC" == 0 ]
+		udp=$mode tcp=$mode
+		[[ $mode == nfqueue ]] && tcp=tproxy
+		t=$(txt_of c "$LAB_DECOY6" +notcp)
+		check "$mode: the TXT over UDP says frontend=$udp" "$t" grep -q " frontend=$udp transport=udp family=ipv6 " <<<"$t"
+		t=$(txt_of c "$LAB_DECOY4" +tcp)
+		check "$mode: the TXT over TCP says frontend=$tcp" "$t" grep -q " frontend=$tcp transport=tcp family=ipv4 " <<<"$t"
+		lab_rules down "${rules[@]}"
+	fi
+	lab_dotproxy_stop
+done
 lab_finish
