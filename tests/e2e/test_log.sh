@@ -116,6 +116,7 @@ umount "$SL/realdev"
 echo $? >"$SL/nolog.rc"
 "$LAB_PY" "$SL/listen.py" "$SL/lines" &
 lpid=$!
+echo "$lpid" >"$SL/listener.pid"
 for _ in $(seq 100); do [ -S /dev/log ] && break; sleep 0.05; done
 # the first upstream's name does not match its certificate: a warning; the second one answers
 ip netns exec "$LAB_NS_G" "$DOTPROXY" --log syslog --query-log --mode redirect --listen 127.0.0.1@5300 \
@@ -132,8 +133,11 @@ kill -TERM "$dpid"; wait "$dpid"; echo $? >"$SL/dp.rc"
 sleep 0.2
 kill "$lpid"; wait "$lpid" 2>/dev/null
 EOF
-SL=$SL DOTPROXY=$DOTPROXY LAB_PY=$LAB_PY LAB_NS_G=$LAB_NS_G LAB_DOT4=$LAB_DOT4 LAB_AUTH=$LAB_AUTH \
-	LAB_CA=$LAB_CA LAB_WWW=$LAB_WWW timeout 60 unshare -m --propagation private bash "$SL/inner.sh"
+export SL DOTPROXY LAB_PY LAB_NS_G LAB_DOT4 LAB_AUTH LAB_CA LAB_WWW
+timeout 60 unshare -m --propagation private bash "$SL/inner.sh"
+# if the timeout cut it short, the listener (outside the lab's namespaces) is still ours to stop
+lpid=$(cat "$SL/listener.pid" 2>/dev/null)
+if [[ -n $lpid ]] && grep -q listen.py "/proc/$lpid/cmdline" 2>/dev/null; then kill "$lpid"; fi
 check "syslog: no /dev/log: one error line, exit 2" "rc=$(cat "$SL/nolog.rc") $(cat "$SL/nolog.out")" \
 	[ "$(cat "$SL/nolog.rc")" == 2 -a "$(cat "$SL/nolog.out")" == \
 	  "dotproxy: --log syslog: /dev/log: No such file or directory (is a syslog daemon running?)" ]
