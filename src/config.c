@@ -107,6 +107,9 @@ void config_usage(void)
 "                           (several values separated by spaces). Flags win over the\n"
 "                           environment, which wins over the file\n"
 "  --check-config FILE      check FILE, print one line per error, exit 1 if any\n"
+"  --self-test [ADDR...]    client mode, as any user, no config: check that DNS from this\n"
+"                           machine to ADDR (default: /etc/resolv.conf's nameservers) is\n"
+"                           intercepted and answered over verified DoT; must come first\n"
 "  -v, --verbose            debug logging, as --log-level debug\n"
 "  -h, --help               this text\n"
 "  -V, --version            print the version\n");
@@ -226,7 +229,7 @@ enum setting_id {
 	S_CLIENT_KEY, S_METRICS, S_MARK, S_TIMEOUT, S_IDLE, S_MAX_INFLIGHT, S_MAX_TCP, S_QUEUE,
 	S_QUEUE_LEN, S_FAIL_OPEN, S_POLICY, S_MAX_CONNS, S_CACHE_SIZE, S_SERVE_STALE, S_RATELIMIT,
 	S_USER, S_LOG, S_LOG_LEVEL, S_LOG_FORMAT, S_QUERY_LOG, S_VERBOSE, S_CONFIG, S_CHECK_CONFIG,
-	S_HELP, S_VERSION, S_COUNT,
+	S_SELF_TEST, S_HELP, S_VERSION, S_COUNT,
 };
 
 #define F_FLAG		0x01	/* no value as a flag; yes/no in the file and the environment */
@@ -284,6 +287,7 @@ static const struct setting settings[S_COUNT] = {
 	[S_VERBOSE] = { "verbose", F_FLAG, S_LOG_LEVEL, 'v' },
 	[S_CONFIG] = { "config", F_NO_FILE, S_CONFIG, 0 },
 	[S_CHECK_CONFIG] = { "check-config", F_ARGS_ONLY, S_CHECK_CONFIG, 0 },
+	[S_SELF_TEST] = { "self-test", F_FLAG | F_ARGS_ONLY, S_SELF_TEST, 0 },
 	[S_HELP] = { "help", F_FLAG | F_ARGS_ONLY, S_HELP, 'h' },
 	[S_VERSION] = { "version", F_FLAG | F_ARGS_ONLY, S_VERSION, 'V' },
 };
@@ -559,32 +563,16 @@ static int apply(struct parse *p, const struct entry *en, char *err, size_t errl
 		break;
 	}
 	case S_LOG:
-		if (strcmp(v, "stderr") == 0)
-			c->log_target = CFG_LOG_STDERR;
-		else if (strcmp(v, "syslog") == 0)
-			c->log_target = CFG_LOG_SYSLOG;
-		else
+		if (log_parse_target(v, &c->log_target) < 0)
 			return errf(err, errlen, "%s \"%s\": must be stderr or syslog", name, v);
 		break;
 	case S_LOG_LEVEL:
-		if (strcmp(v, "error") == 0)
-			c->log_level = LOG_LVL_ERR;
-		else if (strcmp(v, "warn") == 0)
-			c->log_level = LOG_LVL_WARN;
-		else if (strcmp(v, "info") == 0)
-			c->log_level = LOG_LVL_INFO;
-		else if (strcmp(v, "debug") == 0)
-			c->log_level = LOG_LVL_DEBUG;
-		else
+		if (log_parse_level(v, &c->log_level) < 0)
 			return errf(err, errlen, "%s \"%s\": must be error, warn, info or debug", name, v);
 		c->verbose = c->log_level == LOG_LVL_DEBUG;
 		break;
 	case S_LOG_FORMAT:
-		if (strcmp(v, "text") == 0)
-			c->log_format = CFG_LOG_TEXT;
-		else if (strcmp(v, "logfmt") == 0)
-			c->log_format = CFG_LOG_LOGFMT;
-		else
+		if (log_parse_format(v, &c->log_format) < 0)
 			return errf(err, errlen, "%s \"%s\": must be text or logfmt", name, v);
 		break;
 	case S_QUERY_LOG:
@@ -598,6 +586,8 @@ static int apply(struct parse *p, const struct entry *en, char *err, size_t errl
 		break;
 	case S_CHECK_CONFIG:
 		return set_path(c->check_config, v, name, err, errlen);
+	case S_SELF_TEST:	/* main.c takes it when it comes first */
+		return errf(err, errlen, "%s: must come first (dotproxy --self-test [ADDR...])", name);
 	case S_HELP:
 		config_usage();
 		return CFG_PARSE_EXIT;

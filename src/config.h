@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
+#include "log.h"
 #include "sock.h"
 
 #define CFG_MAX_UPSTREAMS	16
@@ -25,8 +27,6 @@
 #define CFG_CACHE_BYTES		((size_t)32 << 20)	/* the cache's memory when counted in answers */
 
 enum cfg_mode { MODE_TPROXY, MODE_REDIRECT, MODE_NFQUEUE };
-enum cfg_log_target { CFG_LOG_STDERR, CFG_LOG_SYSLOG };
-enum cfg_log_format { CFG_LOG_TEXT, CFG_LOG_LOGFMT };
 
 /* Which upstream a query goes to. */
 enum cfg_policy {
@@ -71,10 +71,10 @@ struct config {
 	unsigned queue_len;		/* ... packets the kernel holds for us before it drops */
 	bool fail_open;			/* ... the kernel accepts what overflows the queue */
 	char user[64];			/* drop to it after setup; "": dotproxy if it exists, else nobody */
-	int log_level;			/* enum log_level (log.h) */
+	enum log_level log_level;	/* --log-level; -v makes it debug */
 	bool verbose;			/* -v: log_level debug */
-	int log_target;			/* enum cfg_log_target */
-	int log_format;			/* enum cfg_log_format */
+	enum log_target log_target;	/* --log */
+	enum log_format log_format;	/* --log-format */
 	bool query_log;			/* a line per answered query: names clients and names */
 	char config_file[CFG_PATH_MAX];	/* the file the settings came from; "": none */
 	char check_config[CFG_PATH_MAX];/* --check-config FILE: validate it and exit */

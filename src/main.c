@@ -25,6 +25,7 @@
 #include "nfq.h"
 #include "query.h"
 #include "ratelimit.h"
+#include "selftest.h"
 #include "upstream.h"
 #include "version.h"
 
@@ -136,7 +137,10 @@ static void reload(struct worker *w)
 		ratelimit_free(w->rl);
 		w->rl = rl;
 	}
-	log_set_level(next.log_level);
+	if (log_setup(next.log_target, next.log_level, next.log_format, err, sizeof(err)) < 0)
+		log_warnx("reload: %s: the log stays as it was", err);
+	qtable_report_options(&w->qt, next.query_log,
+			      next.mode == MODE_NFQUEUE ? "tproxy" : config_mode_name(next.mode));
 	*w->cfg = next;
 	log_info("reload done: %d upstream%s%s", next.nupstreams, next.nupstreams == 1 ? "" : "s",
 		 new_cache ? ", the cache emptied for its new size" : "");
@@ -214,6 +218,9 @@ int main(int argc, char **argv)
 	int rc;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	/* client mode: no config, no privileges, nothing of the daemon set up */
+	if (argc > 1 && strcmp(argv[1], "--self-test") == 0)
+		return selftest_main(argc - 2, argv + 2);
 	rc = config_load(&cfg, argc, argv, environ, &rep);
 	if (rc == CFG_PARSE_EXIT)
 		return 0;
@@ -226,7 +233,11 @@ int main(int argc, char **argv)
 			printf("%s: ok\n", path);
 			return 0;
 		}
-		rc = -1;
+		for (int i = 0; i < rep.n && i < CFG_MAX_ERRORS; i++)
+			fprintf(stderr, "%s\n", rep.msg[i]);
+		if (rep.n > CFG_MAX_ERRORS)
+			fprintf(stderr, "... and %d more errors\n", rep.n - CFG_MAX_ERRORS);
+		return 1;
 	}
 	if (rc < 0) {
 		for (int i = 0; i < rep.n && i < CFG_MAX_ERRORS; i++)
@@ -235,7 +246,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dotproxy: ... and %d more errors\n", rep.n - CFG_MAX_ERRORS);
 		return 2;
 	}
-	log_set_level(cfg.log_level);
+	/* before any socket and before privileges go: syslog's socket is opened here */
+	if (log_setup(cfg.log_target, cfg.log_level, cfg.log_format, err, sizeof(err)) < 0) {
+		fprintf(stderr, "dotproxy: %s\n", err);
+		return 2;
+	}
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());	/* backoff jitter only */
 
 	memset(&w, 0, sizeof(w));
@@ -253,6 +268,8 @@ int main(int argc, char **argv)
 	if (!make_options(&cfg, &w.cache, &w.rl))
 		fatalx("out of memory for the cache or the rate limit");
 	qtable_options(&w.qt, w.cache, cfg.serve_stale_s, w.rl);
+	qtable_report_options(&w.qt, cfg.query_log,
+			      cfg.mode == MODE_NFQUEUE ? "tproxy" : config_mode_name(cfg.mode));
 	/* UDP from the netfilter queue or from sockets; TCP always from sockets */
 	if (cfg.mode == MODE_NFQUEUE) {
 		w.nfq = nfq_frontend_new(w.loop, &cfg, &w.qt, &w.m, err, sizeof(err));

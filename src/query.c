@@ -3,10 +3,11 @@
  * it can from the cache, joins a query to its twin already in flight, owns
  * each query until it is answered, failed or timed out, and restores the
  * client's ID before the front-end replies. Never logs a query name above
- * debug.
+ * debug, except in the query log (--query-log, off by default).
  */
 #include "query.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,9 @@
 #include "edns.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "selftest.h"
 #include "upstream.h"
+#include "version.h"
 
 void qlist_push(struct qlist *l, struct query *q)
 {
@@ -133,6 +136,172 @@ struct query *qtable_lookup(struct qtable *qt, uint16_t id, const struct upconn 
 	return q;
 }
 
+/* ---- the query log and self-test markers: every answer to a client ends in reply_client() ---- */
+
+void qtable_report_options(struct qtable *qt, bool query_log, const char *sock_mode)
+{
+	qt->query_log = query_log;
+	qt->sock_mode = sock_mode;
+}
+
+/* What @fe's queries came through: nfqueue, or the socket front-ends' mode. */
+static const char *frontend_name(const struct qtable *qt, const struct frontend *fe)
+{
+	if (strcmp(fe->ops->name, "nfqueue") == 0 || !qt->sock_mode)
+		return fe->ops->name;
+	return qt->sock_mode;
+}
+
+static const char *family_name(const union sockaddr_any *a)
+{
+	if (a->sa.sa_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&a->sin6.sin6_addr))
+		return "ipv6";
+	return a->sa.sa_family == AF_UNSPEC ? "unknown" : "ipv4";
+}
+
+/* Query log: the answer about to be sent comes from @source (@upstream), for @client since @start. */
+static void qlog_origin(struct qtable *qt, const union sockaddr_any *client, uint64_t start,
+			const char *source, const char *upstream)
+{
+	if (client)
+		qt->org.client = *client;
+	else
+		qt->org.client.sa.sa_family = AF_UNSPEC;
+	qt->org.start_ms = start;
+	qt->org.source = source;
+	qt->org.upstream = upstream;
+}
+
+/* @q was taken for the message being received: what the query log and markers keep of it. */
+static void note_client(struct query *q)
+{
+	struct qtable *qt = q->qt;
+
+	q->selftest = qt->rx_marker && q->fe != &qt->internal;
+	if (qt->query_log || q->selftest) {
+		q->recv_ms = loop_now(qt->loop);
+		if (qt->rx_client)
+			q->client = *qt->rx_client;
+		else
+			q->client.sa.sa_family = AF_UNSPEC;
+	}
+}
+
+/* Wire-format name @n (@len octets) as text, "." for the root; odd bytes as \DDD. */
+static void name_text(const uint8_t *n, int len, char *out, size_t cap)
+{
+	size_t o = 0;
+	int i = 0;
+
+	while (i < len && n[i] && o + 6 < cap) {
+		int l = n[i++];
+
+		for (int j = 0; j < l && i < len && o + 6 < cap; j++, i++) {
+			uint8_t c = n[i];
+
+			if (c > ' ' && c < 0x7f && c != '.' && c != '\\' && c != '"')
+				out[o++] = (char)c;
+			else
+				o += (size_t)snprintf(out + o, cap - o, "\\%03u", c);
+		}
+		out[o++] = '.';
+	}
+	if (o == 0)
+		out[o++] = '.';
+	out[o] = '\0';
+}
+
+static const char *qtype_text(uint16_t t, char *buf, size_t len)
+{
+	static const struct { uint16_t t; const char *n; } names[] = {
+		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" }, { 15, "MX" },
+		{ 16, "TXT" }, { 28, "AAAA" }, { 33, "SRV" }, { 35, "NAPTR" }, { 43, "DS" }, { 46, "RRSIG" },
+		{ 48, "DNSKEY" }, { 64, "SVCB" }, { 65, "HTTPS" }, { 255, "ANY" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].t == t)
+			return names[i].n;
+	snprintf(buf, len, "TYPE%u", t);
+	return buf;
+}
+
+static const char *rcode_text(int rc, char *buf, size_t len)
+{
+	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED" };
+
+	if (rc >= 0 && rc < (int)(sizeof(names) / sizeof(names[0])))
+		return names[rc];
+	snprintf(buf, len, "RCODE%d", rc);
+	return buf;
+}
+
+/* One query log line for answer @ans (@len octets) just sent through @fe. */
+static void qlog_write(struct qtable *qt, const struct frontend *fe, const uint8_t *ans, size_t len)
+{
+	uint8_t name[DNS_MAX_NAME];
+	char qname[DNS_MAX_NAME * 4 + 2], client[SOCK_ADDRSTRLEN], tbuf[16], rbuf[16], ms[24], size[16];
+	const char *qtype = "none";
+	struct dns_header h;
+	struct wire w;
+	int n = -1;
+
+	wire_init(&w, ans, len);
+	dns_read_header(&w, &h);
+	if (wire_ok(&w) && h.qd)
+		n = dns_read_name(&w, name);
+	if (n > 0) {
+		uint16_t t = wire_u16(&w);
+
+		if (wire_ok(&w))
+			qtype = qtype_text(t, tbuf, sizeof(tbuf));
+		name_text(name, n, qname, sizeof(qname));
+	} else {
+		snprintf(qname, sizeof(qname), "none");
+	}
+	if (qt->org.client.sa.sa_family == AF_UNSPEC)
+		snprintf(client, sizeof(client), "unknown");
+	else
+		sock_ntop(&qt->org.client, client, sizeof(client));
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(loop_now(qt->loop) - qt->org.start_ms));
+	snprintf(size, sizeof(size), "%zu", len);
+	log_kv(LOG_LVL_INFO, "query", "client", client, "frontend", frontend_name(qt, fe),
+	       "transport", fe->ops->transport == MT_TCP ? "tcp" : "udp", "qname", qname, "qtype", qtype,
+	       "rcode", len >= DNS_HDR_LEN ? rcode_text(dns_rcode(ans), rbuf, sizeof(rbuf)) : "none",
+	       "source", qt->org.source, "upstream", qt->org.upstream, "ms", ms, "size", size, (char *)NULL);
+}
+
+/* Send @ans to the client of @ctx through @fe; the query log sees every answer here. */
+static void reply_client(struct qtable *qt, struct frontend *fe, const void *ctx, const uint8_t *ans, size_t len)
+{
+	fe->ops->reply(fe, ctx, ans, len);
+	if (qt->query_log && fe != &qt->internal)
+		qlog_write(qt, fe, ans, len);
+}
+
+/*
+ * Replace marker @q's upstream answer @ans with dotproxy's TXT answer, built
+ * in the table's scratch buffer (markers have no followers to use it).
+ * Returns its length, 0 if it cannot be built.
+ */
+static size_t marker_answer(struct query *q, uint8_t **ans, size_t len)
+{
+	struct qtable *qt = q->qt;
+	struct selftest_info si = {
+		.version = DOTPROXY_VERSION,
+		.upstream = qt->ans_label ? qt->ans_label : "unknown",
+		.frontend = frontend_name(qt, q->fe),
+		.transport = q->fe->ops->transport == MT_TCP ? "tcp" : "udp",
+		.family = family_name(&q->client),
+		.upstream_rcode = len >= DNS_HDR_LEN ? dns_rcode(*ans) : -1,
+	};
+	size_t n = selftest_answer(q->msg, q->len, q->had_edns, &si, qt->scratch, DNS_MAX_MSG);
+
+	if (n)
+		*ans = qt->scratch;
+	return n;
+}
+
 /* Answer the client of @msg (@ctx, via @fe) with @rcode, and count it. */
 static void reply_error(struct qtable *qt, struct frontend *fe, const void *ctx,
 			const uint8_t *msg, size_t len, int rcode)
@@ -142,7 +311,7 @@ static void reply_error(struct qtable *qt, struct frontend *fe, const void *ctx,
 	len = dns_make_error(msg, len, rcode, out, sizeof(out));
 	if (fe != &qt->internal)
 		metrics_count_rcode(qt->m, rcode);
-	fe->ops->reply(fe, ctx, out, len);
+	reply_client(qt, fe, ctx, out, len);
 }
 
 /*
@@ -167,7 +336,7 @@ static void deliver(struct qtable *qt, struct frontend *fe, const void *ctx, con
 	}
 	if (fe != &qt->internal)
 		metrics_count_rcode(qt->m, dns_rcode(ans));
-	fe->ops->reply(fe, ctx, ans, len);
+	reply_client(qt, fe, ctx, ans, len);
 }
 
 /* ---- twins: one upstream query for the same question asked again while in flight ---- */
@@ -219,6 +388,8 @@ static bool serve_stale(struct query *q)
 		return false;
 	dns_set_id(qt->scratch, q->client_id);
 	qt->m->stale_answers++;
+	if (qt->query_log)
+		qt->org.source = "stale";
 	deliver(qt, q->fe, q->ctx, q->msg, q->len, q->max_answer, qt->scratch, n);
 	return true;
 }
@@ -299,6 +470,7 @@ static int query_start(struct qtable *qt, struct frontend *fe, const void *ctx, 
 	q->keyed = k != NULL;
 	if (k)
 		q->key = *k;
+	note_client(q);
 	if (loop_timer_set(qt->loop, &q->deadline, leader ? qt->timeout_ms : qt->timeout_ms / 2) < 0) {
 		query_fail(q, DNS_RCODE_SERVFAIL);
 		return 0;
@@ -340,6 +512,9 @@ int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_
 	int rc;
 
 	qt->m->queries[fe->ops->transport]++;
+	qt->rx_client = client;
+	if (qt->query_log)
+		qlog_origin(qt, client, loop_now(qt->loop), "local", NULL);
 	rc = dns_check_query(msg, len, &qi);
 	if (rc == DNS_QUERY_DROP) {
 		qt->m->malformed++;
@@ -361,7 +536,9 @@ int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_
 		max_answer = qi.udp_size;	/* RFC 6891 6.2.5: what the client takes */
 	if (max_answer > DNS_MAX_MSG)
 		max_answer = DNS_MAX_MSG;
-	cacheable = cache_key_make(msg, len, &k) == 0;
+	/* self-test markers go upstream every time: never cached, never a twin */
+	qt->rx_marker = qi.qtype == DNS_TYPE_TXT && selftest_is_marker(msg, len);
+	cacheable = !qt->rx_marker && cache_key_make(msg, len, &k) == 0;
 	if (cacheable && qt->cache) {
 		bool refresh = false;
 		size_t n;
@@ -369,6 +546,8 @@ int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_
 		if (cache_get(qt->cache, &k, msg, len, loop_now(qt->loop), false, qt->scratch, DNS_MAX_MSG,
 			      &n, &refresh) == CACHE_HIT) {
 			qt->m->cache_hits++;
+			if (qt->query_log)
+				qt->org.source = "cache";
 			/* before the reply: replying may end the client (TCP) and @msg with it */
 			if (refresh)
 				prefetch(qt, msg, len, &qi, &k);
@@ -386,6 +565,15 @@ int query_receive(struct qtable *qt, struct frontend *fe, const void *ctx, size_
  */
 static void finish(struct query *q, uint8_t *ans, size_t len, int rcode)
 {
+	if (q->qt->query_log)
+		qlog_origin(q->qt, &q->client, q->recv_ms, ans ? "upstream" : "local", ans ? q->qt->ans_label : NULL);
+	if (ans && q->selftest) {
+		len = marker_answer(q, &ans, len);
+		if (!len) {
+			ans = NULL;
+			rcode = DNS_RCODE_SERVFAIL;
+		}
+	}
 	if (ans) {
 		dns_set_id(ans, q->client_id);
 		deliver(q->qt, q->fe, q->ctx, q->msg, q->len, q->max_answer, ans, len);
@@ -441,6 +629,8 @@ void query_answer(struct query *q, uint8_t *ans, size_t len)
 		len = n;
 	if (qt->cache && q->keyed)
 		cache_put(qt->cache, &q->key, ans, len, loop_now(qt->loop));
+	if (qt->query_log || q->selftest)
+		qt->ans_label = pool_conn_label(q->conn);
 	finish_followers(q, ans, len, 0);
 	finish(q, ans, len, 0);
 }
@@ -483,6 +673,7 @@ void query_free(struct query *q)
 	q->state = Q_FREE;
 	q->fe = NULL;
 	q->keyed = false;
+	q->selftest = false;
 	q->next = qt->free;
 	qt->free = q;
 	qt->m->inflight--;

@@ -53,6 +53,9 @@ struct query {
 	struct qtable *qt;
 	uint8_t *msg;			/* inline_msg or heap for large ones */
 	struct cache_key key;		/* made once at receive: for twins, the cache, serve-stale */
+	bool selftest;			/* a self-test marker: answered with dotproxy's TXT */
+	uint64_t recv_ms;		/* query log, markers: when it came */
+	union sockaddr_any client;	/* ... who sent it (AF_UNSPEC: unknown) */
 	_Alignas(max_align_t) uint8_t ctx[FRONTEND_CTX_SIZE];
 	uint8_t inline_msg[QUERY_INLINE];
 };
@@ -82,6 +85,18 @@ struct qtable {
 	struct query **twins;		/* leaders in flight by key hash: nslots buckets */
 	struct frontend internal;	/* prefetches: answers go to the cache only */
 	uint8_t *scratch;		/* one answer, copied for each follower */
+	/* the query log and self-test markers (qtable_report_options) */
+	bool query_log;			/* a log line per answer to a client */
+	const char *sock_mode;		/* what socket front-ends are called: tproxy, redirect */
+	const union sockaddr_any *rx_client;	/* while receiving: the sender */
+	bool rx_marker;			/* ... its message is a self-test marker */
+	struct {			/* where the answer being sent comes from */
+		union sockaddr_any client;
+		uint64_t start_ms;
+		const char *source;	/* cache, upstream, stale, local */
+		const char *upstream;	/* its label, for source upstream */
+	} org;
+	const char *ans_label;		/* upstream of the answer being delivered */
 };
 
 int qtable_init(struct qtable *qt, unsigned nslots, unsigned timeout_ms, struct loop *l,
@@ -90,6 +105,13 @@ void qtable_destroy(struct qtable *qt);
 
 /* Use @cache (serving stale answers for @stale_s seconds) and rate limit @rl; NULL: none. */
 void qtable_options(struct qtable *qt, struct cache *cache, unsigned stale_s, struct ratelimit *rl);
+
+/*
+ * @query_log: log a line for every answer to a client (names clients and
+ * names). @sock_mode: what the socket front-ends' queries came through
+ * ("tproxy", "redirect"), for the log and the self-test's TXT.
+ */
+void qtable_report_options(struct qtable *qt, bool query_log, const char *sock_mode);
 
 /*
  * A front-end hands over one client message. @ctx (@ctxlen <= FRONTEND_CTX_SIZE)

@@ -1173,6 +1173,11 @@ static void render_per_upstream(const struct pool *p, struct strbuf *sb)
 	}
 }
 
+const char *pool_conn_label(const struct upconn *c)
+{
+	return c ? c->up->cfg->label : "unknown";
+}
+
 int pool_render(const struct pool *p, struct strbuf *sb)
 {
 	int healthy = 0;

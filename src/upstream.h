@@ -59,6 +59,9 @@ void pool_deadline(struct query *q);
  */
 void pool_hedge(struct query *q);
 
+/* The label ("IP@PORT#NAME") of the upstream @c belongs to, for the query log and self-test. */
+const char *pool_conn_label(const struct upconn *c);
+
 /* Append per-upstream metrics; returns 1 if some upstream is usable. */
 int pool_render(const struct pool *p, struct strbuf *sb);
 

@@ -4,6 +4,7 @@
  * input, the in-flight cap and the per-query deadline. The upstream pool is
  * replaced by a stand-in that records what would be sent.
  */
+#define _GNU_SOURCE
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "loop.h"
 #include "query.h"
 #include "ratelimit.h"
+#include "selftest.h"
 #include "upstream.h"
 #include "unit.h"
 
@@ -52,6 +54,12 @@ void pool_deadline(struct query *q)
 }
 
 static int hedges;
+
+const char *pool_conn_label(const struct upconn *c)
+{
+	(void)c;
+	return "test-upstream";
+}
 
 void pool_hedge(struct query *q)
 {
@@ -484,6 +492,51 @@ START_TEST(cached_answer_needs_no_upstream)
 }
 END_TEST
 
+/* Self-test markers: never cached, never twins, answered with dotproxy's TXT whatever the upstream said. */
+START_TEST(marker_goes_upstream_every_time_and_gets_dotproxys_txt)
+{
+	static const char nonce[] = "0123456789abcdef0123456789abcdef";
+	uint8_t q[512], w[512], a[1024];
+	size_t n = make_query(q, 0x0808, "0123456789ABCDEF0123456789abcdef.self-test.dotproxy.invalid", 0, 0), wl, al;
+	struct cache *c = cache_new(16, 0, 0);
+	struct selftest_result r;
+
+	ck_assert_ptr_nonnull(c);
+	qtable_options(&qt, c, 0, NULL);
+	qtable_report_options(&qt, false, "tproxy");
+	wire_put_u16(q + n - 4, DNS_TYPE_TXT);
+	receive(1, q, n);
+	receive(2, q, n);
+	ck_assert_uint_eq(sent.n, 2);		/* the same marker twice: two upstream queries */
+	ck_assert_uint_eq(m.deduplicated, 0);
+	for (int i = 0; i < 2; i++) {
+		wl = wire_of(sent.head, w);
+		al = make_answer(a, w, wl, 0);
+		a[3] = 0x80 | DNS_RCODE_NXDOMAIN;
+		query_answer(sent.head, a, al);
+	}
+	ck_assert_int_eq(nreplies, 2);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_uint_eq(dns_id(replies[i].msg), 0x0808);
+		ck_assert_int_eq(dns_rcode(replies[i].msg), DNS_RCODE_NOERROR);
+		ck_assert_int_eq(selftest_classify(replies[i].msg, replies[i].len, q, n, nonce, &r), 0);
+		ck_assert_int_eq(r.verdict, ST_PRIVATE);
+		ck_assert_str_eq(r.upstream, "test-upstream");
+		ck_assert_ptr_nonnull(memmem(replies[i].msg, replies[i].len, "upstream-rcode=NXDOMAIN", 23));
+		ck_assert_ptr_nonnull(memmem(replies[i].msg, replies[i].len, "frontend=tproxy transport=udp", 29));
+	}
+	/* and again: not from the cache */
+	receive(3, q, n);
+	ck_assert_uint_eq(sent.n, 1);
+	ck_assert_uint_eq(m.cache_hits, 0);
+	/* with no upstream: SERVFAIL, as for any query */
+	query_fail(sent.head, DNS_RCODE_SERVFAIL);
+	ck_assert_int_eq(dns_rcode(replies[2].msg), DNS_RCODE_SERVFAIL);
+	qtable_options(&qt, NULL, 0, NULL);
+	cache_free(c);
+}
+END_TEST
+
 static void stop_loop(struct loop *l, void *arg);
 
 START_TEST(expired_answer_is_served_stale_when_upstreams_fail)
@@ -589,6 +642,7 @@ int main(void)
 	tcase_add_test(tc, twins_in_flight_go_upstream_once);
 	tcase_add_test(tc, twin_gets_servfail_with_its_leader);
 	tcase_add_test(tc, cached_answer_needs_no_upstream);
+	tcase_add_test(tc, marker_goes_upstream_every_time_and_gets_dotproxys_txt);
 	tcase_add_test(tc, expired_answer_is_served_stale_when_upstreams_fail);
 	tcase_add_test(tc, rate_limited_client_is_refused_and_others_are_not);
 	suite_add_tcase(s, tc);
