@@ -22,7 +22,7 @@ lab_up
 say "The lab: three network namespaces, documentation addresses, no route out"
 cat <<EOF
   (set up by tests/lab/provision/{upstream,gateway,client}.sh, which also provision vagrant/'s VMs)
-  client   $LAB_NS_C   $LAB_C4, $LAB_C6   (its resolver: whatever it likes)
+  client   $LAB_NS_C   $LAB_C4, $LAB_C6   (its resolver: whatever it likes; here $LAB_DECOY4)
      |
   gateway  $LAB_NS_G   $LAB_LAN_IF $LAB_GL4 | $LAB_WAN_IF $LAB_GW4   runs dotproxy
      |

@@ -20,6 +20,7 @@
 #   client.sh setup [--if IF] --addr ADDR/LEN... --via ROUTER... [--resolver ADDR]... [--resolv-conf FILE]
 #   client.sh setup --vm --dhcp [--if IF] [--resolver ADDR]... [--expect ADDR]
 #
+# --check-args: check the arguments only (tests/e2e/test_vagrant.sh checks the Vagrantfile's).
 # With --dhcp, --if defaults to the one Ethernet interface that is not the NAT interface.
 set -uo pipefail
 PROV_NAME=client.sh
@@ -36,6 +37,7 @@ iface='' addrs=() vias=() resolvers=() resolv_conf='' dhcp=0 expect=''
 while (($#)); do
 	case $1 in
 	--vm) PROV_VM=1; shift; continue ;;
+	--check-args) PROV_CHECK=1; shift; continue ;;
 	--dhcp) dhcp=1; shift; continue ;;
 	--if | --addr | --via | --resolver | --resolv-conf | --expect) prov_need_arg "$1" "${2:-}" ;;
 	*) prov_usage "unknown argument: $1" ;;
@@ -69,6 +71,8 @@ if ((${#resolvers[@]})) && ((!dhcp)); then
 	((PROV_VM)) || [[ $resolv_conf == /etc/netns/?*/resolv.conf ]] ||
 		prov_usage "--resolv-conf: outside a VM only /etc/netns/NS/resolv.conf, not $resolv_conf"
 fi
+[[ -z $iface ]] || prov_is_ifname "$iface" || prov_usage "--if: not an interface name: $iface"
+prov_checked
 [[ $(id -u) == 0 ]] || prov_die "needs root"
 
 # --- static: the netns lab ----------------------------------------------------------------------

@@ -8,6 +8,7 @@
 PROV_VM=0                  # 1 with --vm: a VM of the Vagrant lab
 PROV_ETC=/etc/dotproxy-lab # --vm: where the lab's files live on a VM
 PROV_APT_UPDATED=0
+PROV_CHECK=0               # 1 with --check-args: check the arguments, change nothing, exit
 
 # prov_say MSG: one progress line on stdout, named for the script.
 prov_say() { printf '%s: %s\n' "$PROV_NAME" "$*"; }
@@ -15,6 +16,14 @@ prov_say() { printf '%s: %s\n' "$PROV_NAME" "$*"; }
 prov_usage() { printf '%s: %s\n' "$PROV_NAME" "$*" >&2; exit 2; }
 # prov_die MSG: a failure while provisioning: one line on stderr, exit 1.
 prov_die() { printf '%s: %s\n' "$PROV_NAME" "$*" >&2; exit 1; }
+
+# prov_checked: with --check-args, the arguments passed every check that does not look at the
+# system (interfaces, files made later): say so and exit 0 before anything changes.
+prov_checked() {
+	((PROV_CHECK)) || return 0
+	prov_say "arguments ok"
+	exit 0
+}
 
 # prov_need_arg FLAG VALUE: a flag's value is present.
 prov_need_arg() { [[ -n ${2:-} && $2 != --* ]] || prov_usage "$1 needs a value"; }

@@ -22,6 +22,7 @@
 #                     [--metrics ADDR:PORT] [--dhcp FIRST,LAST] [--dhcp-dns ADDR]...
 #   gateway.sh net   (the same arguments): only addresses, forwarding and chains (the VM's boot unit)
 #   gateway.sh serve DOTPROXY [ARGS...]   exec the daemon in the foreground (same PID)
+# --check-args: check the arguments only (tests/e2e/test_vagrant.sh checks the Vagrantfile's).
 #
 # --lan-if / --wan-if default to the interface that already holds the first IPv4 --lan / --wan
 # address (Vagrant puts it there).
@@ -49,6 +50,7 @@ port=$LAB_PORT metrics=$LAB_METRICS dhcp='' dhcp_dns=() args=("$@")
 while (($#)); do
 	case $1 in
 	--vm) PROV_VM=1; shift; continue ;;
+	--check-args) PROV_CHECK=1; shift; continue ;;
 	--lan | --wan | --lan-if | --wan-if | --count-chain | --ca | --upstream | --mode | --port | \
 		--metrics | --dhcp | --dhcp-dns) prov_need_arg "$1" "${2:-}" ;;
 	*) prov_usage "unknown argument: $1" ;;
@@ -76,18 +78,10 @@ first4() { local a; for a in "$@"; do [[ $a != *:* ]] && { echo "${a%/*}"; retur
 for a in "${lan[@]}" "${wan[@]}"; do prov_is_cidr "$a" || prov_usage "not ADDR/LEN: $a"; done
 lan4=$(first4 "${lan[@]}") wan4=$(first4 "${wan[@]}")
 [[ -n $lan4 && -n $wan4 ]] || prov_usage "--lan and --wan each need an IPv4 ADDR/LEN"
-[[ -n $lan_if ]] || lan_if=$(prov_iface_of "$lan4")
-[[ -n $wan_if ]] || wan_if=$(prov_iface_of "$wan4")
-[[ -n $lan_if ]] || prov_usage "no --lan-if, and no interface holds $lan4 yet"
-[[ -n $wan_if ]] || prov_usage "no --wan-if, and no interface holds $wan4 yet"
-for i in "$lan_if" "$wan_if"; do
-	prov_is_ifname "$i" && prov_iface_exists "$i" || prov_usage "no interface $i"
-done
-[[ $lan_if != "$wan_if" ]] || prov_usage "the LAN and the WAN are both on $lan_if"
 [[ $chain =~ ^[A-Za-z0-9_]{1,28}$ ]] || prov_usage "--count-chain: not a chain name: $chain"
+for i in "$lan_if" "$wan_if"; do [[ -z $i ]] || prov_is_ifname "$i" || prov_usage "not an interface name: $i"; done
 if ((PROV_VM)) && [[ $cmd == setup ]]; then
-	[[ -r $ca ]] && grep -q 'BEGIN CERTIFICATE' "$ca" ||
-		prov_usage "--ca: no CA certificate at '${ca:-}' (the upstream VM makes it: vagrant up upstream first)"
+	[[ -n $ca ]] || prov_usage "--vm needs --ca FILE (the upstream's CA certificate)"
 	((${#upstreams[@]})) || prov_usage "--vm needs at least one --upstream"
 	[[ $mode == tproxy || $mode == redirect || $mode == nfqueue ]] || prov_usage "--mode: tproxy, redirect or nfqueue: $mode"
 	[[ $port =~ ^[0-9]{1,5}$ ]] && ((port > 0 && port < 65536)) || prov_usage "--port: not a port: $port"
@@ -97,6 +91,19 @@ if ((PROV_VM)) && [[ $cmd == setup ]]; then
 			prov_usage "--dhcp: not FIRST,LAST (IPv4): $dhcp"
 	fi
 	for a in "${dhcp_dns[@]}"; do prov_is_ip "$a" || prov_usage "--dhcp-dns: not an address: $a"; done
+fi
+prov_checked
+[[ -n $lan_if ]] || lan_if=$(prov_iface_of "$lan4")
+[[ -n $wan_if ]] || wan_if=$(prov_iface_of "$wan4")
+[[ -n $lan_if ]] || prov_usage "no --lan-if, and no interface holds $lan4 yet"
+[[ -n $wan_if ]] || prov_usage "no --wan-if, and no interface holds $wan4 yet"
+for i in "$lan_if" "$wan_if"; do
+	prov_is_ifname "$i" && prov_iface_exists "$i" || prov_usage "no interface $i"
+done
+[[ $lan_if != "$wan_if" ]] || prov_usage "the LAN and the WAN are both on $lan_if"
+if ((PROV_VM)) && [[ $cmd == setup ]]; then
+	[[ -r $ca ]] && grep -q 'BEGIN CERTIFICATE' "$ca" ||
+		prov_usage "--ca: no CA certificate at $ca (the upstream VM makes it: vagrant up upstream first)"
 fi
 [[ $(id -u) == 0 ]] || prov_die "needs root"
 

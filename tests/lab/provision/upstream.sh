@@ -18,6 +18,7 @@
 #                     [--ca-name CN] [--days N]
 #   upstream.sh net   (the same arguments): only addresses and routes (the VM's boot unit)
 #   upstream.sh serve dot|decoy --dir DIR    exec that Unbound in the foreground (same PID)
+# --check-args: check the arguments only (tests/e2e/test_vagrant.sh checks the Vagrantfile's).
 #
 # --if defaults to the interface that already holds the first IPv4 --dot address (Vagrant puts
 # it there). The decoy and IPv6 addresses and the routes are this script's.
@@ -42,6 +43,7 @@ fi
 while (($#)); do
 	case $1 in
 	--vm) PROV_VM=1; shift; continue ;;
+	--check-args) PROV_CHECK=1; shift; continue ;;
 	--dir | --auth | --if | --dot | --decoy | --route | --ca-name | --days) prov_need_arg "$1" "${2:-}" ;;
 	*) prov_usage "unknown argument: $1" ;;
 	esac
@@ -96,6 +98,8 @@ if [[ $cmd == setup ]]; then
 		[[ -r $TEMPLATES/$t ]] || prov_die "missing template $TEMPLATES/$t"
 	done
 fi
+[[ -z $iface ]] || prov_is_ifname "$iface" || prov_usage "--if: not an interface name: $iface"
+prov_checked
 if [[ -z $iface ]]; then
 	iface=$(prov_iface_of "$dot4")
 	[[ -n $iface ]] || prov_usage "no --if, and no interface holds $dot4 yet"
@@ -163,6 +167,18 @@ for who in dot decoy; do
 done
 
 if ((PROV_VM)); then
+	# Debian's AppArmor profile for Unbound allows /etc/unbound only: let it read the lab's files
+	# and write its pid files (a marked block in the profile's local include, added once)
+	aa_local=/etc/apparmor.d/local/usr.sbin.unbound
+	if [[ -e /etc/apparmor.d/usr.sbin.unbound ]] && ! grep -qs "^# dotproxy lab: $dir" "$aa_local"; then
+		mkdir -p "${aa_local%/*}" &&
+			printf '%s\n' "# dotproxy lab: $dir (upstream.sh)" "$dir/** r," "$dir/*.pid rw," >>"$aa_local" ||
+			prov_die "could not write $aa_local"
+	fi
+	if [[ -e /etc/apparmor.d/usr.sbin.unbound ]] && command -v apparmor_parser >/dev/null &&
+		[[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]]; then
+		apparmor_parser -r /etc/apparmor.d/usr.sbin.unbound || prov_die "could not reload Unbound's AppArmor profile"
+	fi
 	prov_unit dotproxy-lab-unbound@.service <<-EOF
 		# written by upstream.sh: the dotproxy lab's Unbound %i (dot: DNS-over-TLS, decoy: plaintext)
 		[Unit]
