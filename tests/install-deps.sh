@@ -11,6 +11,8 @@ pkgs=(
 	unbound openssl dnsutils knot-dnsutils dnsperf curl python3	# DoT server, CA, clients
 	# benchmark peers (make bench): other DoT forwarders, and the chart
 	dnsdist stubby gnuplot-nox
+	# the Vagrant lab's check (tests/e2e/test_vagrant.sh): ruby -c and evaluating vagrant/Vagrantfile
+	ruby
 )
 
 missing=()
