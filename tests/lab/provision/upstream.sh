@@ -137,7 +137,8 @@ certs() {
 			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign || return 1
 	fi
 	if ((keep_ca)) && [[ -s server.key && -s server-chain.pem ]] &&
-		openssl x509 -in server.pem -noout -checkend 86400 -checkhost "$auth" | grep -q 'does match' &&
+		openssl x509 -in server.pem -noout -checkend 86400 &&
+		openssl x509 -in server.pem -noout -checkhost "$auth" | grep -q 'does match' &&
 		openssl verify -CAfile ca.pem server.pem; then
 		echo "kept the CA and the server certificate already in $dir"
 	else
