@@ -8,7 +8,13 @@
 #     ShellCheck, when installed) and accepts the very arguments the Vagrantfile gives it
 #     (--check-args: checked, nothing changed);
 #   - the netns lab (tests/lab.sh lab_up, as every e2e test runs it) runs each of those scripts
-#     with the same subcommand, and they succeed: a script the lab does not use fails this test.
+#     with the same subcommand, and they succeed: a script the lab does not use fails this test;
+#     the dotproxy arguments of the gateway VM work in it;
+#   - each script's --vm path runs with the Vagrantfile's arguments in a dry run (namespaces,
+#     private overlays of /etc and the like, stand-ins for systemctl and apt-get:
+#     tests/lab/vmsim/): the units start, the gateway builds and serves, a LAN client gets the DoT
+#     record. The client's DHCP path runs when dhclient and ifup are installed (diag line if not).
+# DOTPROXY_SKIP_VMSIM=1 leaves out the dry run.
 set -u
 cd "$(dirname "$0")/../.."
 # shellcheck source=tests/lab.sh
@@ -128,5 +134,118 @@ else
 	lab_rules down
 	lab_dotproxy_stop
 	check "dotproxy exits 0 on SIGTERM" "exit $LAB_DP_RC" [ "$LAB_DP_RC" == 0 ]
+fi
+
+# --- the VMs' provisioning (--vm), dry run ---------------------------------------------------------
+# Each script runs with the Vagrantfile's arguments, --vm included, in namespaces of its own where
+# the VM's NICs are what Vagrant configures (the first IPv4 of each lab NIC), through
+# tests/lab/vmsim/vm.sh: /etc, /var/lib, /var/cache, /usr/local/sbin are overlays on a tmpfs, and
+# systemctl and apt-get are stand-ins (units run from their ExecStart=, nothing installed). So the
+# --vm steps -- units, configs, AppArmor include, the build, DHCP -- run here as on the VMs.
+VS=$LAB_DIR/vmsim
+VS_NS=()
+vmsim_down() {
+	local ns p
+	for ns in "${VS_NS[@]}"; do
+		# everything in these namespaces was started by this test
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
+	done
+	((${#VS_NS[@]})) && sleep 0.5
+	for ns in "${VS_NS[@]}"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	VS_NS=()
+}
+trap 'vmsim_down; lab_down' EXIT
+# vm ROLE NS CMD...: CMD as on the VM ROLE, in namespace NS
+vm() {
+	local role=$1 ns=$2; shift 2
+	ip netns exec "$ns" unshare -m --propagation private env VMSIM_DIR="$VS" bash tests/lab/vmsim/vm.sh "$role" "$@"
+}
+vmsim() {
+	local u=vsu-$LAB_ID g=vsg-$LAB_ID c=vsc-$LAB_ID n=vsn-$LAB_ID ns out rc args i dhcp=0
+	mkdir -p "$VS" || return 1
+	command -v dhclient >/dev/null && command -v ifup >/dev/null && command -v dnsmasq >/dev/null && dhcp=1
+	for ns in "$u" "$g" "$c" "$n"; do
+		ip netns add "$ns" || return 1
+		VS_NS+=("$ns")
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 || return 1
+		ip -n "$ns" link set lo up
+	done
+	# the hypervisor's links and what Vagrant configures: one IPv4 on each lab NIC (none on the
+	# client's: auto_config false); the client's NAT NIC gets its lease from a stand-in NAT
+	ip link add eth1 netns "$u" type veth peer name eth2 netns "$g" &&
+		ip link add eth1 netns "$c" type veth peer name eth1 netns "$g" &&
+		ip link add eth0 netns "$c" type veth peer name eth0 netns "$n" || return 1
+	ip -n "$u" addr add "$LAB_DOT4/24" dev eth1 && ip -n "$u" link set eth1 up &&
+		ip -n "$g" addr add "$LAB_GW4/24" dev eth2 && ip -n "$g" link set eth2 up &&
+		ip -n "$g" addr add "$LAB_GL4/24" dev eth1 && ip -n "$g" link set eth1 up &&
+		ip -n "$n" addr add 203.0.113.129/25 dev eth0 && ip -n "$n" link set eth0 up || return 1
+
+	mapfile -t args < <(vargs upstream)
+	out=$(vm upstream "$u" bash -c 'bash tests/lab/provision/upstream.sh "$@" && cp /etc/dotproxy-lab/ca.pem "$VMSIM_DIR/ca.pem"' \
+		_ "${args[@]}" 2>&1)
+	rc=$?
+	check "upstream.sh ${args[*]:0:2} (dry run, the Vagrantfile's arguments): exit 0" "exit $rc: $(tail -n 3 <<<"$out")" [ $rc == 0 ]
+	((rc == 0)) || return 0
+	out=$(grep -c '^systemctl restart dotproxy-lab-unbound@dot.service dotproxy-lab-unbound@decoy.service' "$VS/systemctl.log")
+	check "upstream --vm: its units run the DoT server and the decoy" "$(cat "$VS/systemctl.log")" [ "$out" == 1 ]
+
+	# the Vagrant trigger copies the CA certificate into the gateway's checkout: here, $VS/ca.pem
+	mapfile -t args < <(vargs gateway)
+	for ((i = 0; i < ${#args[@]}; i++)); do [[ ${args[i]} == */vagrant/.lab/ca.pem ]] && args[i]=$VS/ca.pem; done
+	out=$(vm gateway "$g" bash tests/lab/provision/gateway.sh "${args[@]}" 2>&1)
+	rc=$?
+	check "gateway.sh ${args[*]:0:2} (dry run: builds, installs, units, DHCP): exit 0" "exit $rc: $(tail -n 3 <<<"$out")" [ $rc == 0 ]
+	((rc == 0)) || return 0
+	diag "$(grep 'verified TLS' <<<"$out")"
+
+	if ((dhcp)); then
+		ip netns exec "$n" dnsmasq -k --port=0 --interface=eth0 --dhcp-range=203.0.113.130,203.0.113.140,2m \
+			--dhcp-option=option:router,203.0.113.129 --dhcp-option=option:dns-server,203.0.113.129 \
+			--dhcp-leasefile="$VS/nat.leases" --user=nobody --group=nogroup >"$VS/nat.log" 2>&1 &
+		mapfile -t args < <(vargs client)
+		# the box's own config: its NAT NIC by DHCP (its default route, its resolver), up before provisioning
+		out=$(vm client "$c" bash -c '
+			printf "%s\n" "source /etc/network/interfaces.d/*" "allow-hotplug eth0" "iface eth0 inet dhcp" >/etc/network/interfaces
+			ifup eth0 >/dev/null 2>&1 || exit 9
+			bash tests/lab/provision/client.sh "$@" || exit $?
+			# as after a reboot: the NAT NIC comes up first, then the LAN
+			ifdown eth1 >/dev/null 2>&1; ifdown eth0 >/dev/null 2>&1
+			ifup eth0 >/dev/null 2>&1; ifup eth1 >/dev/null 2>&1
+			echo "nat $(ip -o -4 addr show dev eth0 | awk "{ print \$4 }")"
+			echo "route $(ip -4 route show default) resolver $(awk "/^nameserver/ { print \$2 }" /etc/resolv.conf)"
+			echo "A $(dig +short +tries=1 +time=3 '"$LAB_WWW"' A) AAAA $(dig +short +tries=1 +time=3 '"$LAB_WWW"' AAAA @'"$LAB_DECOY6"')"
+			' _ "${args[@]}" 2>&1)
+		rc=$?
+		check "client.sh ${args[*]:0:3} (dry run, DHCP from the gateway): exit 0" "exit $rc: $(tail -n 3 <<<"$out")" [ $rc == 0 ]
+		check "client --vm: its NAT NIC got a new lease ($(grep '^nat' <<<"$out"))" "$out" grep -q '^nat 203\.0\.113\.1[34][0-9]/25$' <<<"$out"
+		want="route default via $LAB_GL4 dev eth1 resolver $LAB_DECOY4"
+		check "client --vm: after the NICs come up again (NAT first) the default route and resolver are the gateway's" \
+			"$(grep '^route' <<<"$out"); want $want" same_nonempty "$(grep '^route' <<<"$out" | sed 's/ *$//;s/  */ /g;s/ proto dhcp//')" "$want"
+		check "client --vm: $LAB_WWW through the gateway: the DoT server's records" "$(grep '^A ' <<<"$out")" \
+			[ "$(grep '^A ' <<<"$out")" == "A $LAB_WWW_A AAAA $LAB_WWW_AAAA" ]
+	else
+		diag "SKIP the client's --vm --dhcp path: needs dhclient, ifup and dnsmasq (isc-dhcp-client, ifupdown, dnsmasq-base)"
+		out=$(ip netns exec "$c" bash tests/lab/provision/client.sh setup --if eth1 --addr "$LAB_C4/24" --via "$LAB_GL4" 2>&1) ||
+			fail "a static client on the gateway VM's LAN" "$out"
+		out=$(ip netns exec "$c" dig +short +tries=1 +time=3 "@$LAB_DECOY4" "$LAB_WWW" A 2>&1)
+		check "a client on the gateway VM's LAN asks the decoy: $out, the DoT server's record" "$out" [ "$out" == "$LAB_WWW_A" ]
+	fi
+	out=$(ip netns exec "$g" iptables -w -t mangle -nvxL DPLAB_WAN53 2>&1 | awk 'NR > 2 { s += $1 } END { print s + 0 }')
+	check "gateway --vm: 0 packets to port 53 left by its WAN NIC" "$out" [ "$out" == 0 ]
+
+	# the boot units: the gateway's network settings applied again change nothing
+	mapfile -t args < <(vargs gateway)
+	out=$(vm gateway "$g" bash -c 'bash tests/lab/provision/gateway.sh net "${@:2}" >/dev/null && iptables -w -S FORWARD | grep -c DPLAB_FW' \
+		_ "${args[@]}" 2>&1)
+	check "gateway.sh net (its boot unit) again: the same rules, once" "$out" [ "$out" == 1 ]
+}
+if [[ ${DOTPROXY_SKIP_VMSIM:-0} == 1 ]]; then
+	diag "SKIP the dry run of the VMs' provisioning (DOTPROXY_SKIP_VMSIM=1)"
+else
+	vmsim || fail "the dry run's namespaces" "could not build them"
+	vmsim_down
 fi
 lab_finish
