@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tests/demo.sh: what `make demo` runs. Builds the lab (tests/lab.sh), starts dotproxy on the
+# tests/demo.sh: what `make demo` runs. Builds the lab (tests/lab.sh, which sets each role up with
+# the provisioning scripts of tests/lab/provision/, as the Vagrant lab does), starts dotproxy on the
 # gateway in tproxy mode for the LAN, has the client run an ordinary dig against a plaintext DNS
 # server, and prints the evidence that the answer came over verified DNS-over-TLS instead:
 # the answer, what the plaintext server would have said, the gateway's port-53 counter, and
@@ -20,7 +21,8 @@ lab_up
 
 say "The lab: three network namespaces, documentation addresses, no route out"
 cat <<EOF
-  client   $LAB_NS_C   $LAB_C4, $LAB_C6   (its resolver: whatever it likes)
+  (set up by tests/lab/provision/{upstream,gateway,client}.sh, which also provision vagrant/'s VMs)
+  client   $LAB_NS_C   $LAB_C4, $LAB_C6   (its resolver: whatever it likes; here $LAB_DECOY4)
      |
   gateway  $LAB_NS_G   $LAB_LAN_IF $LAB_GL4 | $LAB_WAN_IF $LAB_GW4   runs dotproxy
      |

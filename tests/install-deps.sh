@@ -11,6 +11,9 @@ pkgs=(
 	unbound openssl dnsutils knot-dnsutils dnsperf curl python3	# DoT server, CA, clients
 	# benchmark peers (make bench): other DoT forwarders, and the chart
 	dnsdist stubby gnuplot-nox
+	# the Vagrant lab's check (tests/e2e/test_vagrant.sh): ruby -c and evaluating vagrant/Vagrantfile,
+	# dnsmasq (only the binary, no service) for the dry run of the gateway VM's DHCP
+	ruby dnsmasq-base
 )
 
 missing=()

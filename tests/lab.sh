@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # tests/lab.sh: the dotproxy network-namespace lab.
 #
-# Builds three namespaces with a per-run suffix (client, gateway, upstream), a test CA and a
-# server certificate for dot.dotproxy.test, Unbound as a DoT server on 198.51.100.2@853 and
+# Builds three namespaces with a per-run suffix (client, gateway, upstream) joined by veth links,
+# and sets up each role with its provisioning script, tests/lab/provision/{upstream,gateway,
+# client}.sh -- the scripts that also provision the VMs of the Vagrant lab (vagrant/): a test CA
+# and a server certificate for dot.dotproxy.test, Unbound as a DoT server on 198.51.100.2@853 and
 # [2001:db8:2::2]@853, and a plaintext DECOY Unbound on 198.51.100.53 / 2001:db8:2::53 port 53
 # that answers the same names with different records; more DoT servers on request
-# (lab_unbound_extra: 198.51.100.3, .4, ...). Starts and stops dotproxy in the gateway
-# namespace by PID, reads its metrics, counts port-53 packets leaving the gateway's WAN
-# interface, and prints TAP lines.
+# (lab_unbound_extra: 198.51.100.3, .4, ...). Starts and stops Unbound and dotproxy (through
+# the scripts' `serve`, which execs them: same PID) by PID, reads dotproxy's metrics, counts
+# port-53 packets leaving the gateway's WAN interface, and prints TAP lines.
 #
-#   client ns   eth0 192.0.2.2/24 2001:db8:1::2/64      default via the gateway
+#   client ns   eth0 192.0.2.2/24 2001:db8:1::2/64      default via the gateway; resolver: the decoy
 #   gateway ns  lan0 192.0.2.1/24 2001:db8:1::1/64      forwarding on, no default route
 #               wan0 198.51.100.1/24 2001:db8:2::1/64
-#   upstream ns eth0 198.51.100.2 + .53/24, 2001:db8:2::2 + ::53/64   default via the gateway
+#   upstream ns eth0 198.51.100.2 + .53/24, 2001:db8:2::2 + ::53/64   the LAN via the gateway
 #
 # Only documentation address ranges, only veth links between the lab's own namespaces: nothing
 # can leave the machine. Everything is stopped by PID and removed by lab_down (a trap).
@@ -22,66 +24,17 @@
 
 LAB_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB_CONF_DIR=$LAB_REPO/tests/lab
+# the provisioning scripts: the netns lab sets up each role with the same script that provisions
+# that role's VM in the Vagrant lab (vagrant/Vagrantfile), so every e2e test exercises them
+LAB_PROV=$LAB_CONF_DIR/provision
 DOTPROXY=${DOTPROXY:-$LAB_REPO/build/dotproxy}
 DOTPROXY_RULES=${DOTPROXY_RULES:-$LAB_REPO/iptables/dotproxy-rules}
 LAB_PY=${LAB_PY:-/usr/bin/python3}
 
-# --- addresses and records: the lab's configuration; tests compare against these -----------
-LAB_C4=192.0.2.2          LAB_C6=2001:db8:1::2
-LAB_GL4=192.0.2.1         LAB_GL6=2001:db8:1::1
-LAB_GW4=198.51.100.1      LAB_GW6=2001:db8:2::1
-LAB_DOT4=198.51.100.2     LAB_DOT6=2001:db8:2::2
-LAB_DECOY4=198.51.100.53  LAB_DECOY6=2001:db8:2::53
-# more DoT servers a test may add with lab_unbound_extra (same certificate, same zone)
-# shellcheck disable=SC2034  # for the tests that source this file
-LAB_DOT2_4=198.51.100.3   LAB_DOT2_6=2001:db8:2::3
-# shellcheck disable=SC2034
-LAB_DOT3_4=198.51.100.4   LAB_DOT3_6=2001:db8:2::4
-LAB_LAN_IF=lan0           LAB_WAN_IF=wan0
-LAB_AUTH=dot.dotproxy.test
-LAB_PORT=5353                               # dotproxy --port used by the tests
-LAB_METRICS=127.0.0.1:9153                  # dotproxy --metrics inside the gateway ns
-
-LAB_WWW=www.dotproxy.test
-LAB_WWW_A=203.0.113.10        LAB_WWW_AAAA=2001:db8:10::10        # from the DoT server
-LAB_DECOY_WWW_A=203.0.113.66  LAB_DECOY_WWW_AAAA=2001:db8:66::66  # from the decoy
-LAB_MID=mid.dotproxy.test     # TXT answer of 600-700 bytes: > 512, < 1232 (EDNS default)
-LAB_BIG=big.dotproxy.test     # TXT answer > 1500 bytes: TC over UDP whatever EDNS says
-LAB_SHORT=short.dotproxy.test # an A record with a 2 s TTL: expires during a test
-LAB_SHORT_A=203.0.113.20      LAB_DECOY_SHORT_A=203.0.113.67
-LAB_SHORT_TTL=2
-
-# lab_txt WHO NAME: the TXT strings (one per line, no quotes) the zone of WHO (dot|decoy) holds.
-lab_txt() {
-	local who=$1 name=$2 n len i s
-	case $name in
-	"$LAB_MID") n=3 len=200 ;;
-	"$LAB_BIG") n=8 len=240 ;;
-	*) return 1 ;;
-	esac
-	for ((i = 1; i <= n; i++)); do
-		s=$(printf '%s-%s-%02d-' "$who" "${name%%.*}" "$i")
-		while ((${#s} < len)); do s+="0123456789abcdefghijklmnopqrstuvwxyz"; done
-		printf '%s\n' "${s:0:len}"
-	done
-}
-
-# lab_zone WHO: Unbound local-zone/local-data lines for WHO (dot|decoy).
-lab_zone() {
-	local who=$1 a aaaa t short
-	if [[ $who == dot ]]; then a=$LAB_WWW_A aaaa=$LAB_WWW_AAAA short=$LAB_SHORT_A
-	else a=$LAB_DECOY_WWW_A aaaa=$LAB_DECOY_WWW_AAAA short=$LAB_DECOY_SHORT_A; fi
-	printf '%s\n' 'local-zone: "test." nodefault' 'local-zone: "dotproxy.test." static' \
-		"local-data: \"dotproxy.test. 3600 IN SOA ns.dotproxy.test. hostmaster.dotproxy.test. 1 3600 600 86400 300\"" \
-		"local-data: \"$LAB_WWW. 300 IN A $a\"" \
-		"local-data: \"$LAB_WWW. 300 IN AAAA $aaaa\"" \
-		"local-data: \"$LAB_SHORT. $LAB_SHORT_TTL IN A $short\""
-	for t in "$LAB_MID" "$LAB_BIG"; do
-		lab_txt "$who" "$t" | while read -r s; do
-			printf "local-data: '%s. 300 IN TXT \"%s\"'\n" "$t" "$s"
-		done
-	done
-}
+# --- addresses and records: the lab's plan (shared with the Vagrant lab); tests compare against these
+# shellcheck source=tests/lab/provision/plan.sh
+. "$LAB_PROV/plan.sh"
+LAB_LAN_IF=lan0           LAB_WAN_IF=wan0   # the gateway's interfaces in the netns lab
 
 # --- TAP ---------------------------------------------------------------------------------------
 LAB_PASS=0
@@ -153,6 +106,8 @@ lab_wait_queue() {
 	return 1
 }
 
+# lab_netns: the namespaces and the veth links between them, up (what the hypervisor and Vagrant
+# do for the VMs); addresses and routes are the provisioning scripts' (lab_provision).
 lab_netns() {
 	local ns
 	for ns in "$LAB_NS_C" "$LAB_NS_G" "$LAB_NS_U"; do
@@ -163,51 +118,53 @@ lab_netns() {
 	done
 	ip link add name eth0 netns "$LAB_NS_C" type veth peer name "$LAB_LAN_IF" netns "$LAB_NS_G" || return 1
 	ip link add name eth0 netns "$LAB_NS_U" type veth peer name "$LAB_WAN_IF" netns "$LAB_NS_G" || return 1
+	ip -n "$LAB_NS_C" link set eth0 up &&
+		ip -n "$LAB_NS_U" link set eth0 up &&
+		ip -n "$LAB_NS_G" link set "$LAB_LAN_IF" up &&
+		ip -n "$LAB_NS_G" link set "$LAB_WAN_IF" up
+}
 
-	ip -n "$LAB_NS_C" addr add "$LAB_C4/24" dev eth0
-	ip -n "$LAB_NS_C" addr add "$LAB_C6/64" dev eth0 nodad
-	ip -n "$LAB_NS_G" addr add "$LAB_GL4/24" dev "$LAB_LAN_IF"
-	ip -n "$LAB_NS_G" addr add "$LAB_GL6/64" dev "$LAB_LAN_IF" nodad
-	ip -n "$LAB_NS_G" addr add "$LAB_GW4/24" dev "$LAB_WAN_IF"
-	ip -n "$LAB_NS_G" addr add "$LAB_GW6/64" dev "$LAB_WAN_IF" nodad
-	ip -n "$LAB_NS_U" addr add "$LAB_DOT4/24" dev eth0
-	ip -n "$LAB_NS_U" addr add "$LAB_DECOY4/24" dev eth0
-	ip -n "$LAB_NS_U" addr add "$LAB_DOT6/64" dev eth0 nodad
-	ip -n "$LAB_NS_U" addr add "$LAB_DECOY6/64" dev eth0 nodad
-	ip -n "$LAB_NS_C" link set eth0 up
-	ip -n "$LAB_NS_U" link set eth0 up
-	ip -n "$LAB_NS_G" link set "$LAB_LAN_IF" up
-	ip -n "$LAB_NS_G" link set "$LAB_WAN_IF" up
-	ip -n "$LAB_NS_C" route add default via "$LAB_GL4" || return 1
-	ip -n "$LAB_NS_C" -6 route add default via "$LAB_GL6" || return 1
-	ip -n "$LAB_NS_U" route add default via "$LAB_GW4" || return 1
-	ip -n "$LAB_NS_U" -6 route add default via "$LAB_GW6" || return 1
-	ip netns exec "$LAB_NS_G" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 || return 1
+# lab_prov NS ROLE ARGS...: run tests/lab/provision/ROLE.sh ARGS inside NS; its output goes to
+# $LAB_DIR/provision.log (which tests/e2e/test_vagrant.sh reads), and to stderr if it fails.
+lab_prov() {
+	local ns=$1 role=$2; shift 2
+	echo "+ $role.sh $*" >>"$LAB_DIR/provision.log"
+	ip netns exec "$ns" bash "$LAB_PROV/$role.sh" "$@" >>"$LAB_DIR/provision.log" 2>&1 && return 0
+	echo "lab: $role.sh $1 failed:" >&2
+	tail -n 5 "$LAB_DIR/provision.log" >&2
+	return 1
+}
+
+# lab_provision: each role set up by its provisioning script, with the netns lab's parameters
+# (the Vagrantfile gives the same scripts the VMs' parameters).
+lab_provision() {
+	lab_prov "$LAB_NS_U" upstream setup --if eth0 --dir "$LAB_DIR" --auth "$LAB_AUTH" \
+		--ca-name "dotproxy lab ca $LAB_ID" --days 2 \
+		--dot "$LAB_DOT4/24" --dot "$LAB_DOT6/64" --decoy "$LAB_DECOY4/24" --decoy "$LAB_DECOY6/64" \
+		--route "$LAB_LAN4@$LAB_GW4" --route "$LAB_LAN6@$LAB_GW6" || return 1
+	lab_prov "$LAB_NS_G" gateway setup --lan-if "$LAB_LAN_IF" --wan-if "$LAB_WAN_IF" \
+		--lan "$LAB_GL4/24" --lan "$LAB_GL6/64" --wan "$LAB_GW4/24" --wan "$LAB_GW6/64" \
+		--count-chain "$LAB_COUNT_CHAIN" || return 1
+	lab_prov "$LAB_NS_C" client setup --if eth0 --addr "$LAB_C4/24" --addr "$LAB_C6/64" \
+		--via "$LAB_GL4" --via "$LAB_GL6" \
+		--resolver "$LAB_DECOY4" --resolv-conf "/etc/netns/$LAB_NS_C/resolv.conf" || return 1
 }
 
 # --- certificates ------------------------------------------------------------------------------
+# lab_certs: upstream.sh made the CA and the server certificate (and its pin); this adds a
+# second CA the server's certificate does not chain to, and the pin of a key it does not have,
+# for the tests of verification failures. Sets LAB_CA, LAB_CA_OTHER, LAB_PIN, LAB_PIN_WRONG.
 lab_certs() {
 	local d=$LAB_DIR
+	[[ -s $d/ca.pem && -s $d/server.pin ]] || { echo "lab: upstream.sh made no CA in $d" >&2; return 1; }
 	(
 		set -e
 		cd "$d"
-		for ca in ca other-ca; do
-			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-				-keyout "$ca.key" -out "$ca.pem" -subj "/CN=dotproxy lab $ca $LAB_ID" \
-				-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
-		done
-		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-			-keyout server.key -out server.csr -subj "/CN=$LAB_AUTH"
-		printf '%s\n' "subjectAltName=DNS:$LAB_AUTH" "basicConstraints=critical,CA:FALSE" \
-			"keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
-		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-			-extfile server.ext -out server.pem
-		cat server.pem ca.pem >server-chain.pem
-		# RFC 7858 4.2 SPKI pin of the server key.
-		openssl pkey -in server.key -pubout -outform DER | openssl dgst -sha256 -binary | base64 >server.pin
-		# the same kind of pin for a key the server does not have
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+			-keyout other-ca.key -out other-ca.pem -subj "/CN=dotproxy lab other-ca $LAB_ID" \
+			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
 		openssl pkey -in other-ca.key -pubout -outform DER | openssl dgst -sha256 -binary | base64 >other.pin
-	) >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; return 1; }
+	) >>"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; return 1; }
 	LAB_CA=$d/ca.pem
 	LAB_CA_OTHER=$d/other-ca.pem
 	LAB_PIN=sha256/$(cat "$d/server.pin")
@@ -215,11 +172,13 @@ lab_certs() {
 }
 
 # --- Unbound (DoT server and decoy) ------------------------------------------------------------
-# lab_unbound_start dot|decoy: start it in the upstream ns, wait until it listens; sets LAB_UB_PID_<who>.
+# lab_unbound_start dot|decoy: start it in the upstream ns (upstream.sh serve, which execs
+# Unbound with the config upstream.sh setup wrote), wait until it listens; sets LAB_UB_PID_<who>.
 lab_unbound_start() {
-	local who=$1 port pid conf=$LAB_DIR/unbound-$1.conf
+	local who=$1 port pid
 	if [[ $who == dot ]]; then port=853; else port=53; fi
-	ip netns exec "$LAB_NS_U" unbound -d -c "$conf" >>"$LAB_DIR/unbound-$who.log" 2>&1 &
+	ip netns exec "$LAB_NS_U" bash "$LAB_PROV/upstream.sh" serve "$who" --dir "$LAB_DIR" \
+		>>"$LAB_DIR/unbound-$who.log" 2>&1 &
 	pid=$!
 	printf -v "LAB_UB_PID_$who" '%s' "$pid"
 	if ! lab_wait_port "$LAB_NS_U" t "$port" 10 "$pid"; then
@@ -323,18 +282,10 @@ lab_stop_pid() {
 }
 
 # --- WAN port-53 counter ------------------------------------------------------------------------
-# Counts every packet to udp/tcp port 53 that leaves the gateway through its WAN interface,
-# forwarded or locally generated (mangle POSTROUTING sees both), IPv4 and IPv6.
+# gateway.sh setup installs it: a mangle chain that counts every packet to udp/tcp port 53 that
+# leaves the gateway through its WAN interface, forwarded or locally generated (mangle
+# POSTROUTING sees both), IPv4 and IPv6.
 LAB_COUNT_CHAIN=DPLAB_WAN53
-lab_counter_install() {
-	local t
-	for t in iptables ip6tables; do
-		ip netns exec "$LAB_NS_G" $t -w -t mangle -N "$LAB_COUNT_CHAIN" || return 1
-		ip netns exec "$LAB_NS_G" $t -w -t mangle -A "$LAB_COUNT_CHAIN" -p udp --dport 53 -j RETURN || return 1
-		ip netns exec "$LAB_NS_G" $t -w -t mangle -A "$LAB_COUNT_CHAIN" -p tcp --dport 53 -j RETURN || return 1
-		ip netns exec "$LAB_NS_G" $t -w -t mangle -I POSTROUTING 1 -o "$LAB_WAN_IF" -j "$LAB_COUNT_CHAIN" || return 1
-	done
-}
 lab_wan53_reset() {
 	ip netns exec "$LAB_NS_G" iptables -w -t mangle -Z "$LAB_COUNT_CHAIN" &&
 		ip netns exec "$LAB_NS_G" ip6tables -w -t mangle -Z "$LAB_COUNT_CHAIN"
@@ -375,7 +326,8 @@ lab_dotproxy_args() {
 	[[ -z ${LAB_DP_CACHE:-} ]] || printf '%s\n' --cache-size "$LAB_DP_CACHE"
 }
 
-# lab_dotproxy_start ARGS...: start build/dotproxy with ARGS in the gateway ns and wait until its
+# lab_dotproxy_start ARGS...: start build/dotproxy with ARGS in the gateway ns (through gateway.sh
+# serve, as the Vagrant lab's dotproxy unit does) and wait until its
 # UDP and TCP port (--port, or the port of the first --listen) listen and /health answers
 # (if --metrics is given). Sets LAB_DP_PID. Returns 1 with the log on stderr if it does not come up.
 lab_dotproxy_start() {
@@ -394,7 +346,8 @@ lab_dotproxy_start() {
 	[[ -x $DOTPROXY ]] || { echo "lab: $DOTPROXY is missing (run make)" >&2; return 1; }
 	LAB_DP_LOG=$LAB_DIR/dotproxy.$((++LAB_DP_RUNS)).log
 	echo "+ dotproxy $*" >"$LAB_DP_LOG"
-	ip netns exec "$LAB_NS_G" "$DOTPROXY" "$@" >>"$LAB_DP_LOG" 2>&1 &
+	# gateway.sh serve execs the daemon: LAB_DP_PID is dotproxy's own PID
+	ip netns exec "$LAB_NS_G" bash "$LAB_PROV/gateway.sh" serve "$DOTPROXY" "$@" >>"$LAB_DP_LOG" 2>&1 &
 	LAB_DP_PID=$!
 	LAB_DP_METRICS=$metrics
 	# nfqueue mode reads UDP from the queue: ready when the queue is bound
@@ -569,18 +522,12 @@ lab_up() {
 		trap 'exit 141' PIPE
 	fi
 	lab_netns || lab_bail "could not build the namespaces"
+	lab_provision || lab_bail "could not provision the lab (tests/lab/provision)"
 	lab_certs || lab_bail "could not make the test certificates"
 	local who
 	for who in dot decoy; do
-		lab_zone "$who" >"$LAB_DIR/zone-$who.conf"
-		sed -e "s|@DIR@|$LAB_DIR|g" -e "s|@ADDR4@|$( [[ $who == dot ]] && echo "$LAB_DOT4" || echo "$LAB_DECOY4")|g" \
-			-e "s|@ADDR6@|$( [[ $who == dot ]] && echo "$LAB_DOT6" || echo "$LAB_DECOY6")|g" \
-			"$LAB_CONF_DIR/unbound-$who.conf.in" >"$LAB_DIR/unbound-$who.conf"
-		unbound-checkconf "$LAB_DIR/unbound-$who.conf" >"$LAB_DIR/checkconf-$who.log" 2>&1 ||
-			{ cat "$LAB_DIR/checkconf-$who.log" >&2; lab_bail "bad unbound $who config"; }
 		lab_unbound_start "$who" || lab_bail "unbound $who did not start"
 	done
-	lab_counter_install || lab_bail "could not install the WAN port-53 counter"
 	lab_log "up: $LAB_NS_C $LAB_NS_G $LAB_NS_U in $LAB_DIR"
 }
 
@@ -603,6 +550,11 @@ lab_down() {
 		done
 		ip netns delete "$ns" 2>/dev/null
 	done
+	# the client's resolv.conf (client.sh --resolv-conf)
+	if [[ -n ${LAB_NS_C:-} && -d /etc/netns/$LAB_NS_C ]]; then
+		rm -rf "/etc/netns/$LAB_NS_C"
+		rmdir /etc/netns 2>/dev/null
+	fi
 	if [[ -n ${LAB_DIR:-} && -d $LAB_DIR && ${LAB_KEEP_DIR:-0} != 1 ]]; then rm -rf "$LAB_DIR"; fi
 	LAB_ID=
 	return $rc
