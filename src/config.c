@@ -80,6 +80,9 @@ void config_usage(void)
 "                           ago, with a 30 s TTL (RFC 8767; default 0: never)\n"
 "  --ratelimit QPS          queries a second per client address, in bursts of 2 s worth;\n"
 "                           past it REFUSED (default 0: no limit)\n"
+"  --user NAME              run as NAME once every socket is open, with only the\n"
+"                           capabilities the mode needs (default: dotproxy if that user\n"
+"                           exists, else nobody)\n"
 "  -v, --verbose            debug logging (names queries: not for production)\n"
 "  -h, --help               this text\n"
 "  -V, --version            print the version\n");
@@ -194,6 +197,7 @@ enum {
 	OPT_MODE = 256, OPT_PORT, OPT_LISTEN, OPT_UPSTREAM, OPT_PIN, OPT_CA_FILE, OPT_METRICS,
 	OPT_MARK, OPT_TIMEOUT, OPT_IDLE, OPT_MAX_INFLIGHT, OPT_MAX_TCP, OPT_QUEUE, OPT_QUEUE_LEN,
 	OPT_FAIL_OPEN, OPT_UPSTREAM_CA, OPT_POLICY, OPT_MAX_CONNS, OPT_CACHE_SIZE, OPT_SERVE_STALE, OPT_RATELIMIT,
+	OPT_USER,
 };
 
 static const struct option long_opts[] = {
@@ -218,6 +222,7 @@ static const struct option long_opts[] = {
 	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 	{ "serve-stale", required_argument, NULL, OPT_SERVE_STALE },
 	{ "ratelimit", required_argument, NULL, OPT_RATELIMIT },
+	{ "user", required_argument, NULL, OPT_USER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -414,6 +419,12 @@ int config_parse_args(struct config *c, int argc, char **argv, char *err, size_t
 			if (parse_uint(optarg, 0, 1000000, &v) < 0)
 				return errf(err, errlen, "--ratelimit \"%s\": must be 0-1000000 queries a second", optarg);
 			c->ratelimit = (unsigned)v;
+			break;
+		case OPT_USER:
+			if (!*optarg || strlen(optarg) >= sizeof(c->user))
+				return errf(err, errlen, "--user \"%.80s\": must be a user name of 1-%zu characters",
+					    optarg, sizeof(c->user) - 1);
+			strcpy(c->user, optarg);
 			break;
 		case 'v':
 			c->verbose = true;

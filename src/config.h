@@ -61,6 +61,7 @@ struct config {
 	uint16_t queue;			/* nfqueue mode: netfilter queue number */
 	unsigned queue_len;		/* ... packets the kernel holds for us before it drops */
 	bool fail_open;			/* ... the kernel accepts what overflows the queue */
+	char user[64];			/* run as this user after setup; "": dotproxy, else nobody */
 	bool verbose;
 };
 
