@@ -307,10 +307,12 @@ static const struct sock_filter blk_setsockopt[] = {
 	ALLOW,
 };
 
-/* ioctl(2): an interface's name and MTU (nfqueue answers: nfq.c answer_room),
- * nothing that changes an interface */
+/* ioctl(2): an interface's name and MTU (nfqueue answers: nfq.c answer_room);
+ * TCGETS, glibc's isatty() when stdio first writes to a character device
+ * (a terminal, /dev/null as stderr). Nothing that changes anything. */
 static const struct sock_filter blk_ioctl[] = {
 	LD_ARG(1),
+	JEQ(TCGETS, 3, 0),
 	JEQ(SIOCGIFNAME, 2, 0),
 	JEQ(SIOCGIFMTU, 1, 0),
 	TRAP,
