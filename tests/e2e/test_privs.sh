@@ -73,7 +73,7 @@ queries() {
 # scenario MODE USER MASK [DOTPROXY ARGS...]: start, check privileges, query, reconnect, query.
 scenario() {
 	local mode=$1 user=$2 mask=$3; shift 3
-	local t="$mode/$user" args rules h1 h2 marks uid gid i
+	local t="$mode/$user" args rules h1 h2 marks uid gid i v
 	[[ $# == 0 ]] && t="$mode/default user ($user)"
 	LAB_DP_CACHE=0	# every query reaches the upstream
 	mapfile -t args < <(lab_dotproxy_args)
@@ -112,6 +112,12 @@ scenario() {
 	marks=$(upstream_marks)
 	check "$t: ... and it carries SO_MARK $MARK too" "marks: ${marks:-none}" [ "$marks" == "fwmark:$MARK" ]
 	lab_expect_wan53_zero "$t: nothing in plaintext"
+	if [[ $mode == nfqueue ]]; then
+		# the kernel takes a verdict only from a sender with CAP_NET_ADMIN
+		v=$(lab_metric dotproxy_nfq_verdict_errors_total)
+		check "$t: the kernel accepted every verdict sent after the drop" \
+			"dotproxy_nfq_verdict_errors_total=${v:-absent}" [ "${v:-x}" == 0 ]
+	fi
 	check "$t: no system call was refused" "$(grep seccomp: "$LAB_DP_LOG" | grep -v 'seccomp on')" \
 		eval '! grep -q "seccomp: system call" "$LAB_DP_LOG"'
 
