@@ -37,7 +37,7 @@ expect_privs() {
 	if [[ $user != root ]]; then
 		check "$t: Uid and Gid are not root's" "uid=$uid gid=$gid" [ "$uid" != 0 -a "$gid" != 0 ]
 		v=$(status "$pid" Groups)
-		check "$t: not in group root" "Groups: $v" eval '[[ " $v " != *" 0 "* ]]'
+		if [[ " $v " != *" 0 "* ]]; then ok "$t: not in group root"; else fail "$t: not in group root" "Groups: $v"; fi
 	fi
 	want=$(printf '%016x' "$mask")
 	for f in CapEff CapPrm CapBnd; do
@@ -118,8 +118,8 @@ scenario() {
 		check "$t: the kernel accepted every verdict sent after the drop" \
 			"dotproxy_nfq_verdict_errors_total=${v:-absent}" [ "${v:-x}" == 0 ]
 	fi
-	check "$t: no system call was refused" "$(grep seccomp: "$LAB_DP_LOG" | grep -v 'seccomp on')" \
-		eval '! grep -q "seccomp: system call" "$LAB_DP_LOG"'
+	v=$(grep "seccomp: system call" "$LAB_DP_LOG")
+	check "$t: no system call was refused" "$v" [ -z "$v" ]
 
 	lab_rules down "${rules[@]}" || fail "$t: dotproxy-rules down" "$(tail -n 5 "$LAB_DIR/rules.log")"
 	lab_dotproxy_stop
@@ -146,11 +146,10 @@ for mode in tproxy nfqueue; do
 	err=$(lab_g timeout 10 "$DOTPROXY" --mode "$mode" "${args[@]}" --user no-such-user-dp 2>&1 >/dev/null)
 	rc=$?
 	check "$t: exits 1" "exit status $rc: $err" [ "$rc" == 1 ]
-	check "$t: one line naming the user" "$err" \
-		eval '[[ $(wc -l <<<"$err") == 1 && $err == "dotproxy: --user \"no-such-user-dp\": no such user" ]]'
+	check "$t: one line naming the user" "$err" [ "$err" == 'dotproxy: --user "no-such-user-dp": no such user' ]
 	seen=$(lab_g ss -Hlnut "sport = :$LAB_PORT"; lab_g ss -Hlnt "sport = :${LAB_METRICS##*:}")
 	check "$t: nothing left listening" "$seen" [ -z "$seen" ]
-	seen=$(lab_g awk '$1 == 5' /proc/net/netfilter/nfnetlink_queue 2>/dev/null)
+	seen=$(lab_g grep -E '^ +5 ' /proc/net/netfilter/nfnetlink_queue 2>/dev/null)
 	check "$t: netfilter queue 5 left unbound" "$seen" [ -z "$seen" ]
 	after=$(firewall)
 	check "$t: the firewall is as it was" "$(diff <(echo "$before") <(echo "$after") | head -n 5)" \
