@@ -441,6 +441,7 @@ static int seccomp_install(const struct filter *f, char *err, size_t errlen)
 	struct sock_fprog prog = { .len = (unsigned short)f->n, .filter = (struct sock_filter *)f->ins };
 	struct sigaction sa;
 	sigset_t set;
+	long rc;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;
@@ -452,9 +453,14 @@ static int seccomp_install(const struct filter *f, char *err, size_t errlen)
 		snprintf(err, errlen, "seccomp: SIGSYS handler: %s", strerror(errno));
 		return -1;
 	}
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) {
-		snprintf(err, errlen, "seccomp: cannot install the system call filter: %s%s", strerror(errno),
-			 errno == EINVAL ? " (a kernel without CONFIG_SECCOMP_FILTER?)" : "");
+	/* TSYNC: every thread of the process, should a library have started one */
+	rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+	if (rc != 0) {
+		if (rc > 0)
+			snprintf(err, errlen, "seccomp: thread %ld has a filter of its own", rc);
+		else
+			snprintf(err, errlen, "seccomp: cannot install the system call filter: %s%s", strerror(errno),
+				 errno == EINVAL ? " (a kernel without CONFIG_SECCOMP_FILTER?)" : "");
 		return -1;
 	}
 	return 0;
