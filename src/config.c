@@ -558,7 +558,8 @@ static int apply(struct parse *p, const struct entry *en, char *err, size_t errl
 		size_t l = strlen(v);
 
 		if (!l || l >= sizeof(c->user) || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != l)
-			return errf(err, errlen, "%s \"%.40s\": must be a user name", name, v);
+			return errf(err, errlen, "%s \"%.40s\": must be a user name of 1-%zu characters (letters, digits, . _ -)",
+				    name, v, sizeof(c->user) - 1);
 		strcpy(c->user, v);
 		break;
 	}

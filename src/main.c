@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "nfq.h"
+#include "privs.h"
 #include "query.h"
 #include "ratelimit.h"
 #include "selftest.h"
@@ -295,6 +296,9 @@ int main(int argc, char **argv)
 		errno = -rc;
 		fatal("cannot set up signal handling");
 	}
+	/* every socket is open: from here on only what the loop needs (privs.h) */
+	if (privs_drop(&cfg, err, sizeof(err)) < 0)
+		fatalx("%s", err);
 	if (cfg.mode == MODE_NFQUEUE)
 		log_info("dotproxy %s: nfqueue mode on queue %u (%s when full), TCP on port %u, %d upstream%s",
 			 DOTPROXY_VERSION, cfg.queue, cfg.fail_open ? "fail-open" : "fail-closed", cfg.port,

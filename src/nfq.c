@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libmnl/libmnl.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
@@ -86,6 +87,7 @@ struct nfq_frontend {
 	uint32_t nl_seq;		/* sequence number of our config requests */
 	bool bound;			/* the queue is ours */
 	struct mtu_entry mtus[NFQ_MTU_CACHE];
+	int stats;			/* NFQ_STATS, opened before privileges are dropped */
 	/* counters */
 	uint64_t packets;		/* packets read from the queue */
 	uint64_t drops[ND_COUNT];
@@ -496,19 +498,43 @@ struct queue_stats {
 	unsigned long long portid, waiting, full, user;
 };
 
-static bool kernel_stats(uint16_t queue, struct queue_stats *st)
-{
-	FILE *fp = fopen("/proc/net/netfilter/nfnetlink_queue", "re");
-	unsigned long long q, mode, range, id;
-	char line[256];
-	bool found = false;
+#define NFQ_STATS	"/proc/net/netfilter/nfnetlink_queue"
 
-	if (!fp)
+/*
+ * @fd: the file kept open (read again from its start), or -1 to open it now:
+ * it is root's only (0440), and the daemon drops root once set up.
+ */
+static bool kernel_stats(int fd, uint16_t queue, struct queue_stats *st)
+{
+	unsigned long long q, mode, range, id;
+	char buf[4096], *line, *nl;
+	size_t have = 0;
+	bool found = false;
+	int own = -1;
+
+	if (fd < 0)
+		fd = own = open(NFQ_STATS, O_RDONLY | O_CLOEXEC);
+	else if (lseek(fd, 0, SEEK_SET) < 0)
 		return false;
-	while (!found && fgets(line, sizeof(line), fp))
-		found = sscanf(line, "%llu %llu %llu %llu %llu %llu %llu %llu", &q, &st->portid, &st->waiting,
-			       &mode, &range, &st->full, &st->user, &id) == 8 && q == queue;
-	fclose(fp);
+	if (fd < 0)
+		return false;
+	while (!found && have < sizeof(buf) - 1) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		for (line = buf; !found && (nl = strchr(line, '\n')); line = nl + 1) {
+			*nl = '\0';
+			found = sscanf(line, "%llu %llu %llu %llu %llu %llu %llu %llu", &q, &st->portid,
+				       &st->waiting, &mode, &range, &st->full, &st->user, &id) == 8 && q == queue;
+		}
+		have -= (size_t)(line - buf);	/* a line not read whole yet */
+		memmove(buf, line, have);
+	}
+	if (own >= 0)
+		close(own);
 	return found;
 }
 
@@ -598,6 +624,8 @@ static void destroy(struct nfq_frontend *f)
 		close(f->raw4);
 	if (f->raw6 >= 0)
 		close(f->raw6);
+	if (f->stats >= 0)
+		close(f->stats);
 	free(f);
 }
 
@@ -622,7 +650,7 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 	f->mp->used = true;
 	f->queue = cfg->queue;
 	f->fail_open = cfg->fail_open;
-	f->raw4 = f->raw6 = -1;
+	f->raw4 = f->raw6 = f->stats = -1;
 	f->io.fd = -1;
 	loop_timer_init(&f->retry, on_retry, f);
 	dgram_init(&f->answers, l, &m->send_errors);
@@ -668,7 +696,7 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 		struct queue_stats st;
 
 		/* the kernel says EPERM both for a queue someone else reads and for no privilege */
-		if (rc == -EPERM && kernel_stats(f->queue, &st) && st.portid != 0)
+		if (rc == -EPERM && kernel_stats(-1, f->queue, &st) && st.portid != 0)
 			snprintf(err, errlen, "--queue %u: another program reads this netfilter queue "
 				 "(netlink port %llu)", f->queue, st.portid);
 		else
@@ -677,6 +705,7 @@ struct nfq_frontend *nfq_frontend_new(struct loop *l, const struct config *cfg, 
 		goto out_free;	/* closing our socket unbinds whatever it bound */
 	}
 	f->bound = true;
+	f->stats = open(NFQ_STATS, O_RDONLY | O_CLOEXEC);	/* -1: the metrics leave them out */
 	if (sock_nonblock(mnl_socket_get_fd(f->nl)) < 0 ||
 	    loop_io_add(l, &f->io, mnl_socket_get_fd(f->nl), EPOLLIN, nfq_readable, f) < 0) {
 		snprintf(err, errlen, "--mode nfqueue: epoll: %s", strerror(errno));
@@ -737,7 +766,7 @@ void nfq_render(const struct nfq_frontend *f, struct strbuf *sb)
 			"With --fail-open: packets the kernel let through unanswered (in plaintext) because the "
 			"daemon's socket was full. Those let through because the queue was full are counted "
 			"nowhere. Always 0 without --fail-open.", f->fail_open ? f->lost : 0);
-	if (kernel_stats(f->queue, &st)) {
+	if (kernel_stats(f->stats, f->queue, &st)) {
 		strbuf_printf(sb, "# HELP dotproxy_nfq_kernel_waiting Packets in the kernel's queue now.\n"
 				  "# TYPE dotproxy_nfq_kernel_waiting gauge\ndotproxy_nfq_kernel_waiting %llu\n", st.waiting);
 		strbuf_printf(sb, "# HELP dotproxy_nfq_kernel_dropped_total Packets the kernel dropped: queue full "
