@@ -22,6 +22,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "nfq.h"
+#include "notify.h"
 #include "query.h"
 #include "ratelimit.h"
 #include "upstream.h"
@@ -80,6 +81,27 @@ static int setup_signals(struct worker *w)
 	return loop_io_add(w->loop, &w->sigio, fd, EPOLLIN, on_signal, w);
 }
 
+/*
+ * Tell the service manager (Type=notify) that every socket is open and queries
+ * are answered from now on, and start the watchdog keep-alives. A SIGHUP reload
+ * calls notify_reloading() before it and this again after it.
+ */
+static void notify_service_ready(const struct config *cfg, struct loop *l)
+{
+	char status[128];
+	int rc;
+
+	snprintf(status, sizeof(status), "%s mode on port %u, %d upstream%s", config_mode_name(cfg->mode),
+		 cfg->port, cfg->nupstreams, cfg->nupstreams == 1 ? "" : "s");
+	rc = notify_ready(status);
+	if (rc == 0)
+		rc = notify_watchdog_start(l);
+	if (rc < 0) {
+		errno = -rc;
+		log_warn("cannot notify the service manager");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg;
@@ -97,6 +119,8 @@ int main(int argc, char **argv)
 	}
 	log_set_level(cfg.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());	/* backoff jitter only */
+	if (notify_init(err, sizeof(err)) < 0)	/* the service manager's socket, while we may */
+		fatalx("%s", err);
 
 	memset(&w, 0, sizeof(w));
 	w.loop = loop_new();
@@ -147,11 +171,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < cfg.nupstreams; i++)
 		log_info("upstream %s%s", cfg.upstreams[i].label, cfg.upstreams[i].npins ? " (pinned)" : "");
 
+	notify_service_ready(&cfg, w.loop);
 	rc = loop_run(w.loop);
 	if (rc < 0) {
 		errno = -rc;
 		log_warn("event loop failed");
 	}
+	notify_stopping();
 	metrics_http_stop(w.loop, w.http);
 	pool_free(w.pool);	/* fails what is in flight: front-ends still answer */
 	tcp_frontend_free(w.loop, w.tcp);
@@ -161,6 +187,7 @@ int main(int argc, char **argv)
 	cache_free(w.cache);
 	ratelimit_free(w.rl);
 	close(w.sigio.fd);
+	notify_close(w.loop);
 	loop_free(w.loop);
 	return rc < 0 ? 1 : 0;
 }
