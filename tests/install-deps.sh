@@ -11,6 +11,9 @@ pkgs=(
 	unbound openssl dnsutils knot-dnsutils dnsperf curl python3	# DoT server, CA, clients
 	# benchmark peers (make bench): other DoT forwarders, and the chart
 	dnsdist stubby gnuplot-nox
+	# packaging (tests/e2e/test_packaging.sh): systemd-analyze verify of the unit, the man
+	# page rendered (groff, man, col), the Kubernetes manifests parsed, keepalived -t
+	systemd groff-base man-db bsdextrautils python3-yaml keepalived
 )
 
 missing=()
