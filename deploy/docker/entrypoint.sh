@@ -1,9 +1,9 @@
 #!/bin/sh
 # dotproxy-entrypoint: the container image's entrypoint (see the Dockerfile). Installs the
 # interception rules with dotproxy-rules, runs the daemon in the foreground, forwards
-# SIGTERM, SIGINT, SIGHUP and SIGUSR1 to it, and removes the rules when the daemon stops
-# cleanly. When the daemon fails, the rules stay (DNS fails closed, as under systemd) until
-# the container runs again or `docker run ... IMAGE rules-down` removes them.
+# SIGTERM, SIGINT (as SIGTERM), SIGHUP and SIGUSR1 to it, and removes the rules when the
+# daemon stops cleanly. When the daemon fails, the rules stay (DNS fails closed, as under
+# systemd) until the container runs again or `docker run ... IMAGE rules-down` removes them.
 #
 # Configured through the environment:
 #   DOTPROXY_*    the daemon's settings (dotproxy(8), ENVIRONMENT); DOTPROXY_MODE,
@@ -37,10 +37,10 @@ if [ "${RULES_SCOPE:-host}" = none ]; then exec dotproxy "$@"; fi
 rules_up
 dotproxy "$@" &
 pid=$!
-for sig in TERM INT HUP USR1; do
-	# shellcheck disable=SC2064  # the signal's name now, the daemon's pid now
-	trap "kill -$sig $pid 2>/dev/null || true" "$sig"
-done
+# (SIGINT goes on as SIGTERM: a background job of a script starts with SIGINT ignored.)
+trap 'kill -TERM "$pid" 2>/dev/null || true' TERM INT
+trap 'kill -HUP "$pid" 2>/dev/null || true' HUP
+trap 'kill -USR1 "$pid" 2>/dev/null || true' USR1
 # A trapped signal ends `wait` early: wait again while the daemon is there (a zombie too).
 rc=0
 while kill -0 "$pid" 2>/dev/null; do

@@ -11,7 +11,7 @@
 # cleans up; the Kubernetes manifests parse and have what they need; keepalived accepts its
 # config; `make uninstall` removes what install added.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 REPO=$PWD
 . tests/lab.sh                 # TAP helpers (ok, fail, diag, lab_finish); no lab is built
 DOTPROXY=$REPO/build/dotproxy
@@ -27,7 +27,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-ip netns add "$NS" && ip -n "$NS" link set lo up || lab_bail "cannot create a network namespace"
+{ ip netns add "$NS" && ip -n "$NS" link set lo up; } || lab_bail "cannot create a network namespace"
 ip -n "$NS" link add eth1 type veth peer name eth1p || lab_bail "cannot add a veth pair"
 ip -n "$NS" link set eth1 up
 
@@ -37,7 +37,7 @@ expect_files() {
 	want=$(printf '%s\n' "$@" | sort)
 	got=$(cd "$root" && find . -type f -printf '%m /%P\n' | sort)
 	[[ $got == "$want" ]] && return 0
-	echo "$(diff <(echo "$want") <(echo "$got") | grep '^[<>]' | paste -sd' ' -)"
+	diff <(echo "$want") <(echo "$got") | grep '^[<>]' | paste -sd' ' -
 	return 1
 }
 
@@ -134,7 +134,7 @@ for s in HUP USR1 NOTIFY_SOCKET WATCHDOG_USEC DOTPROXY_ /etc/dotproxy/dotproxy.c
 done
 restart_keys="mode port listen queue queue-len fail-open metrics mark user max-inflight max-tcp-clients"
 sighup=$(sed -n '/^SIGNALS/,/^FILES/p' <<<"$rendered" | tr -s ' \n' ' ')
-for k in $restart_keys; do grep -qE "[ ,]$k[ ,]" <<<"$sighup" || missing_man+=" (SIGHUP: $k)"; done
+for k in $restart_keys; do grep -qE "[ ,]${k}[ ,]" <<<"$sighup" || missing_man+=" (SIGHUP: $k)"; done
 if [[ -z $missing_man ]]; then ok "the man page covers signals (HUP with the keys that need a restart, USR1), environment and files"
 else fail "the man page covers signals, environment, files" "missing:$missing_man"; fi
 
@@ -269,6 +269,16 @@ else
 	fail "the Dockerfile check catches a broken Dockerfile" "exit $rc: $(grep problem <<<"$bout")"
 fi
 
+# the README shows the same docker run line as the Dockerfile
+runline() { sed -n "/^$1docker run -d/,/[^\\]\$/p" "$2" | sed "s/^$1//"; }
+rl_readme=$(runline '' README.md)
+rl_docker=$(runline '#   ' Dockerfile)
+if [[ -n $rl_readme && $rl_readme == "$rl_docker" && $rl_readme == *"--network host --cap-add NET_ADMIN --cap-add NET_RAW"* ]]; then
+	ok "README and Dockerfile show the same docker run line (--network host --cap-add NET_ADMIN --cap-add NET_RAW)"
+else
+	fail "one docker run line" "README: $rl_readme / Dockerfile: $rl_docker"
+fi
+
 # the entrypoint, as the image runs it: rules up, the daemon, SIGTERM, rules down
 EP=$T/docker/context/deploy/docker/entrypoint.sh
 epbin=$T/docker/out/usr/sbin
@@ -290,6 +300,28 @@ if [[ $st == *"DOTPROXY_PRE"* && $listening == *dotproxy* && $rc == 0 && $st2 ==
 else
 	fail "entrypoint runs rules and daemon" "exit $rc; rules while running: ${st:0:200}; listening: ${listening:-nothing}; after: $st2; log: $(tail -n 3 "$T/ep.log")"
 fi
+# SIGINT (docker run -it, Ctrl-C) stops it the same way (PID 1 in a container starts with
+# SIGINT not ignored, unlike a background job of this script)
+ip netns exec "$NS" env -i --default-signal=INT PATH="$epbin:/usr/sbin:/usr/bin:/sbin:/bin" RULES_SCOPE=host \
+	"$EP" --upstream 127.0.0.1@853#dot.example >"$T/ep2.log" 2>&1 &
+EP_PID=$!
+for ((i = 0; i < 100; i++)); do
+	[[ -n $(ip netns exec "$NS" ss -Hlnu 'sport = :5353') ]] && break
+	sleep 0.05
+done
+kill -INT "$EP_PID"
+for ((i = 0; i < 100; i++)); do lab_running "$EP_PID" || break; sleep 0.05; done
+lab_running "$EP_PID" && kill -KILL "$EP_PID"
+wait "$EP_PID"
+rc=$?
+EP_PID=
+st2=$(rules_status)
+if [[ $rc == 0 && $st2 == *"nothing installed"* && -z $(ip netns exec "$NS" ss -Hlnu 'sport = :5353') ]]; then
+	ok "entrypoint: SIGINT stops the daemon too, rules removed, exit 0"
+else
+	fail "entrypoint on SIGINT" "exit $rc; rules after: $st2; log: $(tail -n 3 "$T/ep2.log")"
+fi
+
 # a daemon that fails: its exit status, and the rules stay (fail closed)
 out=$(ip netns exec "$NS" env -i PATH="$epbin:/usr/sbin:/usr/bin:/sbin:/bin" RULES_SCOPE=host timeout 10 "$EP" --port 0 2>&1)
 rc=$?
