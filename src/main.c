@@ -83,8 +83,8 @@ static int setup_signals(struct worker *w)
 
 /*
  * Tell the service manager (Type=notify) that every socket is open and queries
- * are answered from now on, and start the watchdog keep-alives. A SIGHUP reload
- * calls notify_reloading() before it and this again after it.
+ * are answered from now on, and start the watchdog keep-alives. Around a SIGHUP
+ * reload: notify_reloading() before it, notify_ready() after it (notify.h).
  */
 static void notify_service_ready(const struct config *cfg, struct loop *l)
 {

@@ -40,7 +40,8 @@ int notify_ready(const char *status);
 
 /*
  * RELOADING=1 and MONOTONIC_USEC=<now on CLOCK_MONOTONIC>: call before a
- * configuration reload (SIGHUP), and notify_ready() when it is done.
+ * configuration reload (SIGHUP), and notify_ready() after it, whether it was
+ * applied or rejected (systemd shows "reloading" until READY=1 comes).
  */
 int notify_reloading(void);
 

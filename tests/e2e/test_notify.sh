@@ -5,7 +5,8 @@
 # NotifyAccess=main). dotproxy runs in redirect mode on the lab gateway's loopback with the lab's
 # DoT server. Asserts: READY=1 (with STATUS=) is the first message and comes from the daemon's PID;
 # a query sent the moment READY=1 arrives is answered with the DoT server's record; WATCHDOG=1
-# keeps coming at WATCHDOG_USEC/2, never a gap as long as WATCHDOG_USEC; STOPPING=1 is the last
+# keeps coming at WATCHDOG_USEC/2, never a gap as long as WATCHDOG_USEC; SIGHUP gives
+# RELOADING=1 (with MONOTONIC_USEC) then READY=1 (once the daemon reloads); STOPPING=1 is the last
 # message after SIGTERM; a watchdog meant for another PID sends no keep-alives; a bad
 # NOTIFY_SOCKET is one error line and exit 1 before anything listens.
 set -u
@@ -140,6 +141,28 @@ if ((n_stopped <= before + 1 && n_after > n_stopped)); then
 	ok "no keep-alive while the daemon is stopped (SIGSTOP), and they resume after SIGCONT ($before, $n_stopped, $n_after)"
 else
 	fail "keep-alives stop while the daemon does" "before $before, after 1 s stopped $n_stopped, after resuming $n_after"
+fi
+
+# SIGHUP (systemctl reload): RELOADING=1 with the time on CLOCK_MONOTONIC, then READY=1 again
+if "$DOTPROXY" --help | grep -q -- --check-config; then
+	hup_at=$(grep -cE '^[0-9.]+ -?[0-9]+ ' "$OUT")
+	kill -HUP "$DP"
+	for ((i = 0; i < 60; i++)); do
+		tail -n +"$((hup_at + 1))" "$OUT" | grep -qE " $DP READY=1" && break
+		sleep 0.05
+	done
+	after=$(tail -n +"$((hup_at + 1))" "$OUT" | grep -vE ' WATCHDOG=1$')
+	read -r t_rel usec < <(sed -n 's/^\([0-9.]*\) '"$DP"' RELOADING=1|MONOTONIC_USEC=\([0-9]*\)$/\1 \2/p' <<<"$after" | head -n1)
+	seq=$(cut -d' ' -f3 <<<"$after" | cut -d'|' -f1 | paste -sd' ' -)
+	# MONOTONIC_USEC is the daemon's clock when it began; the listener got it a moment later
+	lag=$(awk -v t="${t_rel:-0}" -v u="${usec:-0}" 'BEGIN { printf "%d", (t * 1e6 - u) / 1000 }')
+	if [[ $seq == "RELOADING=1 READY=1" ]] && ((lag >= 0 && lag < 1000)) && lab_dotproxy_alive; then
+		ok "SIGHUP: RELOADING=1 (MONOTONIC_USEC ${lag} ms before it arrived), then READY=1"
+	else
+		fail "SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1" "messages after SIGHUP: ${seq:-none}; lag ${lag} ms; $(tail -n 3 "$LAB_DP_LOG")"
+	fi
+else
+	echo "ok - SIGHUP: RELOADING=1, then READY=1 # SKIP this daemon has no reload (no --check-config) yet"
 fi
 
 lab_dotproxy_stop
