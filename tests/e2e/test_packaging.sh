@@ -168,6 +168,10 @@ if command -v systemd-analyze >/dev/null; then
 	bad=$(grep -vE 'sysinit\.target not found|Failed to create dotproxy\.service/start|System has not been booted with systemd' <<<"$vout" | grep .)
 	if ((rc == 0)) && [[ -z $bad ]]; then ok "systemd-analyze verify: nothing about the unit${vout:+ (environment only: $vout)}"
 	else fail "systemd-analyze verify the unit" "exit $rc: $vout"; fi
+	# systemd's own score of the sandbox (9.6 for a unit with none of it)
+	sec=$(systemd-analyze security --offline=yes "$T/verify/dotproxy.service" 2>&1 | sed -n 's/.*Overall exposure level for dotproxy.service: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p')
+	if [[ -n $sec ]] && awk -v s="${sec% *}" 'BEGIN { exit !(s <= 4.5) }'; then ok "systemd-analyze security: exposure $sec"
+	else fail "systemd-analyze security: exposure at most 4.5" "${sec:-no score}"; fi
 	# and it does complain about a broken one, so the check above can fail
 	sed -e 's/^ProtectHome=yes/ProtectHome=perhaps/' "$T/verify/dotproxy.service" >"$T/verify/broken.service"
 	vout=$(MANPATH=$D/usr/share/man systemd-analyze verify "$T/verify/broken.service" 2>&1)
@@ -178,7 +182,7 @@ else
 fi
 missing=""
 for kv in Type=notify WatchdogSec= Restart=on-failure "ExecReload=/bin/kill -HUP \$MAINPID" ExecStartPre=+ ExecStopPost=+ \
-	ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes ProtectKernelTunables=yes \
+	ProtectSystem=strict ProtectHome=yes PrivateTmp=yes PrivateDevices=yes PrivateMounts=yes ProtectKernelTunables=yes \
 	ProtectKernelModules=yes ProtectKernelLogs=yes ProtectControlGroups=yes ProtectClock=yes ProtectHostname=yes \
 	RestrictNamespaces=yes RestrictRealtime=yes LockPersonality=yes MemoryDenyWriteExecute=yes NoNewPrivileges=yes \
 	SystemCallArchitectures=native "AmbientCapabilities=" \
