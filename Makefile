@@ -5,6 +5,8 @@
 #   make demo       the netns lab, as a person would see it
 #   make bench      dotproxy against other DoT forwarders (bench/results/RESULTS.md)
 #   make deps       install build and test packages (Debian 12, as root)
+#   make install    the daemon, rules script, man page, sample config and systemd unit
+#                   (PREFIX, DESTDIR, SBINDIR, MANDIR, SYSCONFDIR, UNITDIR); make uninstall
 
 CC      ?= cc
 CLANG   ?= clang
@@ -36,7 +38,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_OBJS := $(filter-out $(BUILD)/fuzzobj/main.o,$(SRCS:src/%.c=$(BUILD)/fuzzobj/%.o))
 FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all check unit fuzz fuzz-run e2e demo deps clean bench
+.PHONY: all check unit fuzz fuzz-run e2e demo deps clean bench install uninstall
 all: $(BUILD)/dotproxy
 
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
@@ -100,6 +102,50 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	BENCH_VIA="make bench" bench/run.sh $(BENCH_ARGS)
+
+# make install: DESTDIR is a staging root (packages, the Dockerfile): then no user is created
+# and nothing is chowned. Configuration files already there are never overwritten.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+INSTALL    ?= install
+# the unit names the packaged paths (/usr/sbin, /etc): point them where these files go
+UNIT_SED   := -e 's|/usr/sbin/dotproxy|$(SBINDIR)/dotproxy|g' -e 's|/etc/dotproxy/|$(SYSCONFDIR)/dotproxy/|g' \
+	      -e 's|/etc/default/dotproxy|$(SYSCONFDIR)/default/dotproxy|g'
+
+install: $(BUILD)/dotproxy
+	$(INSTALL) -d -m 755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/dotproxy $(DESTDIR)$(SYSCONFDIR)/default
+	$(INSTALL) -m 755 $(BUILD)/dotproxy $(DESTDIR)$(SBINDIR)/dotproxy
+	$(INSTALL) -m 755 iptables/dotproxy-rules $(DESTDIR)$(SBINDIR)/dotproxy-rules
+	$(INSTALL) -m 644 deploy/dotproxy.8 $(DESTDIR)$(MANDIR)/man8/dotproxy.8
+	sed $(UNIT_SED) deploy/dotproxy.service >$(BUILD)/dotproxy.service
+	$(INSTALL) -m 644 $(BUILD)/dotproxy.service $(DESTDIR)$(UNITDIR)/dotproxy.service
+	@if [ -z "$(DESTDIR)" ] && ! id -u dotproxy >/dev/null 2>&1; then \
+		echo "useradd --system --no-create-home --shell /usr/sbin/nologin dotproxy"; \
+		useradd --system --no-create-home --shell /usr/sbin/nologin dotproxy; \
+	fi
+	@set -e; conf=$(DESTDIR)$(SYSCONFDIR)/dotproxy/dotproxy.conf; \
+	if [ -e "$$conf" ]; then echo "kept $$conf (the sample is deploy/dotproxy.conf)"; \
+	elif [ -z "$(DESTDIR)" ]; then $(INSTALL) -m 640 -o root -g dotproxy deploy/dotproxy.conf "$$conf"; \
+	else $(INSTALL) -m 640 deploy/dotproxy.conf "$$conf"; fi
+	@set -e; env=$(DESTDIR)$(SYSCONFDIR)/default/dotproxy; \
+	if [ -e "$$env" ]; then echo "kept $$env (the sample is deploy/dotproxy.default)"; \
+	else $(INSTALL) -m 644 deploy/dotproxy.default "$$env"; fi
+
+# Removes what install added; configuration files only while they are unchanged samples.
+# The dotproxy user stays (userdel dotproxy).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/dotproxy $(DESTDIR)$(SBINDIR)/dotproxy-rules \
+		$(DESTDIR)$(MANDIR)/man8/dotproxy.8 $(DESTDIR)$(UNITDIR)/dotproxy.service
+	@for f in $(DESTDIR)$(SYSCONFDIR)/dotproxy/dotproxy.conf:deploy/dotproxy.conf \
+		  $(DESTDIR)$(SYSCONFDIR)/default/dotproxy:deploy/dotproxy.default; do \
+		if cmp -s "$${f%%:*}" "$${f#*:}"; then rm -f "$${f%%:*}"; \
+		elif [ -e "$${f%%:*}" ]; then echo "kept $${f%%:*}: changed from the sample"; fi; \
+	done
+	rmdir $(DESTDIR)$(SYSCONFDIR)/dotproxy 2>/dev/null || true
 
 clean:
 	rm -rf $(BUILD)

@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "nfq.h"
+#include "notify.h"
 #include "privs.h"
 #include "query.h"
 #include "ratelimit.h"
@@ -179,7 +180,10 @@ static void on_signal(struct loop *l, int fd, void *arg, uint32_t events)
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
+			/* systemd waits for READY=1 again, whether the reload took or not */
+			notify_reloading();
 			reload(w);
+			notify_ready(NULL);
 			break;
 		case SIGUSR1:
 			dump_stats(w);
@@ -208,6 +212,27 @@ static int setup_signals(struct worker *w)
 	if (fd < 0)
 		return -errno;
 	return loop_io_add(w->loop, &w->sigio, fd, EPOLLIN, on_signal, w);
+}
+
+/*
+ * Tell the service manager (Type=notify) that every socket is open and queries
+ * are answered from now on, and start the watchdog keep-alives. Around a SIGHUP
+ * reload: notify_reloading() before it, notify_ready() after it (notify.h).
+ */
+static void notify_service_ready(const struct config *cfg, struct loop *l)
+{
+	char status[128];
+	int rc;
+
+	snprintf(status, sizeof(status), "%s mode on port %u, %d upstream%s", config_mode_name(cfg->mode),
+		 cfg->port, cfg->nupstreams, cfg->nupstreams == 1 ? "" : "s");
+	rc = notify_ready(status);
+	if (rc == 0)
+		rc = notify_watchdog_start(l);
+	if (rc < 0) {
+		errno = -rc;
+		log_warn("cannot notify the service manager");
+	}
 }
 
 int main(int argc, char **argv)
@@ -253,6 +278,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());	/* backoff jitter only */
+	if (notify_init(err, sizeof(err)) < 0)	/* the service manager's socket, while we may */
+		fatalx("%s", err);
 
 	memset(&w, 0, sizeof(w));
 	w.cfg = &cfg;
@@ -309,11 +336,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < cfg.nupstreams; i++)
 		log_info("upstream %s%s", cfg.upstreams[i].label, cfg.upstreams[i].npins ? " (pinned)" : "");
 
+	notify_service_ready(&cfg, w.loop);
 	rc = loop_run(w.loop);
 	if (rc < 0) {
 		errno = -rc;
 		log_warn("event loop failed");
 	}
+	notify_stopping();
 	metrics_http_stop(w.loop, w.http);
 	pool_free(w.pool);	/* fails what is in flight: front-ends still answer */
 	tcp_frontend_free(w.loop, w.tcp);
@@ -323,6 +352,7 @@ int main(int argc, char **argv)
 	cache_free(w.cache);
 	ratelimit_free(w.rl);
 	close(w.sigio.fd);
+	notify_close(w.loop);
 	loop_free(w.loop);
 	return rc < 0 ? 1 : 0;
 }

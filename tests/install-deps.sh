@@ -14,6 +14,9 @@ pkgs=(
 	# the Vagrant lab's check (tests/e2e/test_vagrant.sh): ruby -c and evaluating vagrant/Vagrantfile,
 	# dnsmasq (only the binary, no service) for the dry run of the gateway VM's DHCP
 	ruby dnsmasq-base
+	# packaging (tests/e2e/test_packaging.sh): systemd-analyze verify of the unit, the man
+	# page rendered (groff, man, col), the Kubernetes manifests parsed, keepalived -t
+	systemd groff-base man-db bsdextrautils python3-yaml keepalived
 )
 
 missing=()
