@@ -29,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -205,6 +206,51 @@ static int resolve_user(const struct config *cfg, struct privs_user *u, char *er
 		return -1;
 	}
 	u->switch_to = u->uid != geteuid() || u->gid != getegid() || geteuid() == 0;
+	return 0;
+}
+
+/*
+ * resolve_user() in a child process: the name service (libnss_systemd, and
+ * the libraries it pulls in, about 0.7 MB of resident memory) is loaded into
+ * the child, which exits, and never into the daemon that runs for years.
+ */
+static int resolve_user_apart(const struct config *cfg, struct privs_user *u, char *err, size_t errlen)
+{
+	struct {
+		int rc;
+		struct privs_user u;
+		char err[256];
+	} res;
+	int fds[2], status;
+	ssize_t n = 0, r;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		snprintf(err, errlen, "--user: cannot look the user up: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		memset(&res, 0, sizeof(res));
+		res.rc = resolve_user(cfg, &res.u, res.err, sizeof(res.err));
+		_exit(write(fds[1], &res, sizeof(res)) == (ssize_t)sizeof(res) ? 0 : 1);
+	}
+	close(fds[1]);
+	while (n < (ssize_t)sizeof(res) && ((r = read(fds[0], (char *)&res + n, sizeof(res) - (size_t)n)) > 0 ||
+					     (r < 0 && errno == EINTR)))
+		n += r > 0 ? r : 0;
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(res)) {
+		snprintf(err, errlen, "--user: the user lookup failed");
+		return -1;
+	}
+	if (res.rc < 0) {
+		snprintf(err, errlen, "%s", res.err);
+		return -1;
+	}
+	*u = res.u;
 	return 0;
 }
 
@@ -479,7 +525,7 @@ int privs_drop(const struct config *cfg, char *err, size_t errlen)
 	static struct filter filter;	/* 2 KiB: not on the stack */
 
 	f = &filter;
-	if (resolve_user(cfg, &u, err, errlen) < 0)
+	if (resolve_user_apart(cfg, &u, err, errlen) < 0)
 		return -1;
 	if (filter_build(f, getpid(), err, errlen) < 0)
 		return -1;

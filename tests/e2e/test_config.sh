@@ -101,8 +101,15 @@ s2() {
 	n=$(ip netns exec "$LAB_NS_G" ss -Hlnu "sport = :$LAB_PORT" | grep -c .)
 	check "... and nothing listened" "$n UDP sockets on port $LAB_PORT" [ "$n" == 0 ]
 	chmod 600 "$key"
-	start --config "$CONF" || return
+	start --config "$CONF" --user nobody || return
 	ask "with the key made private, it starts and answers"
+	# readable by the daemon's group only: a reload, as nobody under seccomp, reads both again
+	chgrp nogroup "$key" "$CONF" && chmod 640 "$key" "$CONF"
+	hup
+	out=$(grep 'reload done\|reload rejected' "$LAB_DP_LOG" | tail -n 1)
+	check "SIGHUP as nobody with a client key of group nogroup: reload done" "$out" \
+		grep -q 'reload done' <<<"$out"
+	ask "still answering after that reload"
 	lab_dotproxy_stop
 }
 
