@@ -362,9 +362,16 @@ kout=$("$PY" - deploy/kubernetes/daemonset.yaml deploy/kubernetes/configmap.yaml
 	    c = spec["containers"][0]
 	    caps = c["securityContext"]["capabilities"]
 	    need("NET_ADMIN" in caps.get("add", []) and caps.get("drop") == ["ALL"], "container: add NET_ADMIN, drop ALL")
-	    for probe in ("livenessProbe", "readinessProbe"):
-	        hg = c.get(probe, {}).get("httpGet", {})
-	        need(hg.get("path") == "/health" and str(hg.get("port")) == port, probe + " on /health at the annotated port " + port)
+	    # ready while an upstream is usable (/health); alive while it accepts: an upstream
+	    # outage must not restart the pod (each restart takes the rules down and up)
+	    hg = c.get("readinessProbe", {}).get("httpGet", {})
+	    need(hg.get("path") == "/health" and str(hg.get("port")) == port, "readinessProbe on /health at the annotated port " + port)
+	    lp = c.get("livenessProbe", {})
+	    need("httpGet" not in lp or lp["httpGet"].get("path") != "/health", "livenessProbe not on /health")
+	    need(str(lp.get("tcpSocket", lp.get("httpGet", {})).get("port")) == port, "livenessProbe on the annotated port " + port)
+	    # what the daemon keeps after its drop must be there to keep (privs.c)
+	    mode = cm.get("data", {}).get("DOTPROXY_MODE", "tproxy")
+	    need(mode != "tproxy" or "NET_BIND_SERVICE" in caps.get("add", []), "tproxy mode: container adds NET_BIND_SERVICE")
 	    env = {e["name"]: e.get("value") for e in c.get("env", [])}
 	    need(str(env.get("DOTPROXY_METRICS", "")).endswith(":" + port), "DOTPROXY_METRICS on port " + port)
 	    need("rules-down" in c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", []), "preStop hook: rules-down")
