@@ -4,7 +4,8 @@
 # gateway in tproxy mode for the LAN, has the client run an ordinary dig against a plaintext DNS
 # server, and prints the evidence that the answer came over verified DNS-over-TLS instead:
 # the answer, what the plaintext server would have said, the gateway's port-53 counter, and
-# dotproxy's metrics. Cleans everything up on exit. Exits 1 if the evidence does not hold.
+# dotproxy's metrics, and what `dotproxy --self-test` says on the client. Cleans everything up
+# on exit. Exits 1 if the evidence does not hold.
 set -u
 # shellcheck source=tests/lab.sh
 . "$(dirname "$0")/lab.sh"
@@ -62,9 +63,15 @@ for t in iptables ip6tables; do
 done
 count=$(lab_wan53_count)
 
-say "dotproxy's metrics (GET /metrics)"
+say "dotproxy's metrics (GET /metrics; series at 0 left out)"
 lab_metrics | grep -E '^dotproxy_(queries_total|answers_total|tls_handshakes_total|tls_failures_total|upstream_queries_total|upstream_up)' |
-	sed 's/^/  /'
+	awk '$NF != 0 || /^dotproxy_tls_failures_total/' | sed 's/^/  /'
+
+say "On the client: is my DNS private right now?"
+run "dotproxy --self-test $LAB_DECOY4 $LAB_DECOY6"
+st_out=$(lab_c "$DOTPROXY" --self-test "$LAB_DECOY4" "$LAB_DECOY6" 2>&1)
+st_rc=$?
+sed 's/^/  /' <<<"$st_out"
 
 say "Verdict"
 rc=0
@@ -84,6 +91,12 @@ if [[ $count == 0 ]]; then
 	echo "  and not one packet to port 53 left the gateway: the query went out over TLS only"
 else
 	echo "  FAIL: $count packets to port 53 left the gateway in plaintext"
+	rc=1
+fi
+if [[ $st_rc == 0 ]]; then
+	echo "  and dotproxy --self-test on the client finds UDP and TCP, IPv4 and IPv6 all private"
+else
+	echo "  FAIL: dotproxy --self-test on the client exited $st_rc"
 	rc=1
 fi
 
