@@ -60,6 +60,12 @@ static int render_page(void *arg, struct strbuf *sb)
 	return pool_render(w->pool, sb);
 }
 
+/* The query log as @c says; sockets' queries are named by the mode (nfqueue's TCP comes by TPROXY). */
+static void report_options(struct qtable *qt, const struct config *c)
+{
+	qtable_report_options(qt, c->query_log, c->mode == MODE_NFQUEUE ? "tproxy" : config_mode_name(c->mode));
+}
+
 /* The cache and the rate limit @c asks for; false when out of memory. */
 static bool make_options(const struct config *c, struct cache **cache, struct ratelimit **rl)
 {
@@ -141,8 +147,7 @@ static void reload(struct worker *w)
 	}
 	if (log_setup(next.log_target, next.log_level, next.log_format, err, sizeof(err)) < 0)
 		log_warnx("reload: %s: the log stays as it was", err);
-	qtable_report_options(&w->qt, next.query_log,
-			      next.mode == MODE_NFQUEUE ? "tproxy" : config_mode_name(next.mode));
+	report_options(&w->qt, &next);
 	*w->cfg = next;
 	log_info("reload done: %d upstream%s%s", next.nupstreams, next.nupstreams == 1 ? "" : "s",
 		 new_cache ? ", the cache emptied for its new size" : "");
@@ -235,6 +240,15 @@ static void notify_service_ready(const struct config *cfg, struct loop *l)
 	}
 }
 
+/* Every error line of @r on stderr, after @prefix. */
+static void print_report(const struct cfg_report *r, const char *prefix)
+{
+	for (int i = 0; i < r->n && i < CFG_MAX_ERRORS; i++)
+		fprintf(stderr, "%s%s\n", prefix, r->msg[i]);
+	if (r->n > CFG_MAX_ERRORS)
+		fprintf(stderr, "%s... and %d more errors\n", prefix, r->n - CFG_MAX_ERRORS);
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg;
@@ -259,17 +273,11 @@ int main(int argc, char **argv)
 			printf("%s: ok\n", path);
 			return 0;
 		}
-		for (int i = 0; i < rep.n && i < CFG_MAX_ERRORS; i++)
-			fprintf(stderr, "%s\n", rep.msg[i]);
-		if (rep.n > CFG_MAX_ERRORS)
-			fprintf(stderr, "... and %d more errors\n", rep.n - CFG_MAX_ERRORS);
+		print_report(&rep, "");
 		return 1;
 	}
 	if (rc < 0) {
-		for (int i = 0; i < rep.n && i < CFG_MAX_ERRORS; i++)
-			fprintf(stderr, "dotproxy: %s\n", rep.msg[i]);
-		if (rep.n > CFG_MAX_ERRORS)
-			fprintf(stderr, "dotproxy: ... and %d more errors\n", rep.n - CFG_MAX_ERRORS);
+		print_report(&rep, "dotproxy: ");
 		return 2;
 	}
 	/* before any socket and before privileges go: syslog's socket is opened here */
@@ -296,8 +304,7 @@ int main(int argc, char **argv)
 	if (!make_options(&cfg, &w.cache, &w.rl))
 		fatalx("out of memory for the cache or the rate limit");
 	qtable_options(&w.qt, w.cache, cfg.serve_stale_s, w.rl);
-	qtable_report_options(&w.qt, cfg.query_log,
-			      cfg.mode == MODE_NFQUEUE ? "tproxy" : config_mode_name(cfg.mode));
+	report_options(&w.qt, &cfg);
 	/* UDP from the netfilter queue or from sockets; TCP always from sockets */
 	if (cfg.mode == MODE_NFQUEUE) {
 		w.nfq = nfq_frontend_new(w.loop, &cfg, &w.qt, &w.m, err, sizeof(err));
