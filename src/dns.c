@@ -4,6 +4,7 @@
  */
 #include "dns.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* RFC 1035 4.1.1 header bits */
@@ -281,4 +282,21 @@ void dns_copy_question_case(uint8_t *ans, size_t alen, const uint8_t *query, siz
 		off += 1 + (size_t)c;
 	}
 	memcpy(ans + DNS_HDR_LEN, query + DNS_HDR_LEN, off - DNS_HDR_LEN);
+}
+
+const char *dns_rcode_name(int rcode)
+{
+	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED" };
+
+	if (rcode >= 0 && rcode < (int)(sizeof(names) / sizeof(names[0])))
+		return names[rcode];
+	return NULL;
+}
+
+const char *dns_rcode_text(int rcode, char *buf, size_t len)
+{
+	if (dns_rcode_name(rcode))
+		return dns_rcode_name(rcode);
+	snprintf(buf, len, "RCODE%d", rcode);
+	return buf;
 }

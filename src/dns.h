@@ -109,4 +109,9 @@ static inline uint16_t dns_id(const uint8_t *msg) { return wire_get_u16(msg); }
 static inline void dns_set_id(uint8_t *msg, uint16_t id) { wire_put_u16(msg, id); }
 static inline int dns_rcode(const uint8_t *msg) { return msg[3] & 0x0f; }
 
+/* "NOERROR", "FORMERR", ... "REFUSED" for rcodes 0-5; NULL for others. */
+const char *dns_rcode_name(int rcode);
+/* dns_rcode_name(), or "RCODE<n>" written in @buf for the others. */
+const char *dns_rcode_text(int rcode, char *buf, size_t len);
+
 #endif

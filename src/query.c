@@ -226,16 +226,6 @@ static const char *qtype_text(uint16_t t, char *buf, size_t len)
 	return buf;
 }
 
-static const char *rcode_text(int rc, char *buf, size_t len)
-{
-	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED" };
-
-	if (rc >= 0 && rc < (int)(sizeof(names) / sizeof(names[0])))
-		return names[rc];
-	snprintf(buf, len, "RCODE%d", rc);
-	return buf;
-}
-
 /* One query log line for answer @ans (@len octets) just sent through @fe. */
 static void qlog_write(struct qtable *qt, const struct frontend *fe, const uint8_t *ans, size_t len)
 {
@@ -267,7 +257,7 @@ static void qlog_write(struct qtable *qt, const struct frontend *fe, const uint8
 	snprintf(size, sizeof(size), "%zu", len);
 	log_kv(LOG_LVL_INFO, "query", "client", client, "frontend", frontend_name(qt, fe),
 	       "transport", fe->ops->transport == MT_TCP ? "tcp" : "udp", "qname", qname, "qtype", qtype,
-	       "rcode", len >= DNS_HDR_LEN ? rcode_text(dns_rcode(ans), rbuf, sizeof(rbuf)) : "none",
+	       "rcode", len >= DNS_HDR_LEN ? dns_rcode_text(dns_rcode(ans), rbuf, sizeof(rbuf)) : "none",
 	       "source", qt->org.source, "upstream", qt->org.upstream, "ms", ms, "size", size, (char *)NULL);
 }
 

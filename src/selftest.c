@@ -108,25 +108,12 @@ bool selftest_is_marker(const uint8_t *msg, size_t len)
 	       selftest_marker_nonce(name, (size_t)n, NULL) > 0;
 }
 
-static const char *rcode_name(int rcode)
-{
-	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED" };
-
-	if (rcode >= 0 && rcode < (int)(sizeof(names) / sizeof(names[0])))
-		return names[rcode];
-	return NULL;
-}
-
 size_t selftest_txt(const struct selftest_info *si, const char *nonce, char *out, size_t cap)
 {
-	const char *rc = rcode_name(si->upstream_rcode);
 	char rcbuf[16];
+	const char *rc = dns_rcode_text(si->upstream_rcode, rcbuf, sizeof(rcbuf));
 	int n;
 
-	if (!rc) {
-		snprintf(rcbuf, sizeof(rcbuf), "RCODE%d", si->upstream_rcode);
-		rc = rcbuf;
-	}
 	/* the pool sends only over TLS connections it verified (RFC 8310 strict): tls=verified */
 	n = snprintf(out, cap, "dotproxy=%s upstream=%s tls=verified frontend=%s transport=%s family=%s "
 		     "upstream-rcode=%s nonce=%s", si->version, si->upstream, si->frontend, si->transport,
@@ -528,7 +515,7 @@ static void print_result(const struct target *t, const char *fam, const char *pr
 		break;
 	case ST_PLAIN:
 		printf("NOT private: answered in plaintext by the server itself (%s)\n",
-		       rcode_name(r->rcode) ? rcode_name(r->rcode) : "unknown rcode");
+		       dns_rcode_name(r->rcode) ? dns_rcode_name(r->rcode) : "unknown rcode");
 		break;
 	case ST_SERVFAIL:
 		printf("NOT private: SERVFAIL (intercepted, but no upstream answered; or the server itself failed)\n");
