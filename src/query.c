@@ -154,9 +154,9 @@ static const char *frontend_name(const struct qtable *qt, const struct frontend 
 
 static const char *family_name(const union sockaddr_any *a)
 {
-	if (a->sa.sa_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&a->sin6.sin6_addr))
-		return "ipv6";
-	return a->sa.sa_family == AF_UNSPEC ? "unknown" : "ipv4";
+	if (a->sa.sa_family == AF_UNSPEC)
+		return "unknown";
+	return metrics_family(a) == MFAM_IPV6 ? "ipv6" : "ipv4";	/* as the metrics label it */
 }
 
 /* Query log: the answer about to be sent comes from @source (@upstream), for @client since @start. */
